@@ -1,0 +1,145 @@
+// dockmoat [serve] | check METHOD PATH | healthcheck
+import fs from 'node:fs'
+import http from 'node:http'
+import { pino } from 'pino'
+import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'
+import { decide } from './policy.ts'
+import { createProxy, HEALTH_PATH } from './proxy.ts'
+
+const USAGE = `usage: dockmoat [serve]            run the proxy (configured by environment variables)
+       dockmoat check METHOD PATH  print whether the current environment allows a call (exit 0 allowed, 1 refused)
+       dockmoat healthcheck        exit 0 when the proxy serves and dockerd answers through it`
+
+function loadConfig(): Config {
+  try {
+    return parseConfig(process.env)
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`dockmoat: configuration error: ${error.message}\n`)
+    process.exit(2)
+  }
+}
+
+function check(args: string[]): never {
+  const [method, path] = args
+  if (method === undefined || path === undefined || args.length !== 2) {
+    process.stderr.write(USAGE + '\n')
+    process.exit(2)
+  }
+  const decision = decide(method, path, loadConfig().grants)
+  process.stdout.write(`${decision.allow ? 'allowed' : 'refused'}: ${decision.reason}\n`)
+  process.exit(decision.allow ? 0 : 1)
+}
+
+function healthcheck(): void {
+  const { listen } = loadConfig()
+  const where = listen.kind === 'unix'
+    ? { socketPath: listen.path }
+    : { host: listen.host === undefined || listen.host === '::' || listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host, port: listen.port }
+  const request = http.get({ ...where, path: HEALTH_PATH, timeout: 5000 }, (response) => {
+    let text = ''
+    response.on('data', (chunk: Buffer) => { text += chunk.toString() })
+    response.on('end', () => {
+      if (response.statusCode === 200) process.exit(0)
+      process.stderr.write(`dockmoat healthcheck: ${response.statusCode} ${text}`)
+      process.exit(1)
+    })
+  })
+  request.on('timeout', () => request.destroy(new Error('no answer within 5 s')))
+  request.on('error', (error) => {
+    process.stderr.write(`dockmoat healthcheck: the proxy does not answer: ${error.message}\n`)
+    process.exit(1)
+  })
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig()
+  const log = pino({ name: 'dockmoat', level: config.logLevel })
+  for (const { name, suggestion } of misspeltVariables(process.env)) {
+    log.warn(`${name} is not a dockmoat variable and is ignored; did you mean ${suggestion}?`)
+  }
+  const proxy = createProxy(config, log)
+  const address = await listen(proxy.server, config, log)
+  log.info({
+    ...address,
+    socketPath: config.socketPath,
+    granted: TOGGLES.filter((t) => config.grants[t.name]).map((t) => t.name),
+  }, 'dockmoat listening')
+  probeSocket(config, log)
+
+  // One failed exchange must never take every other client down with it.
+  process.on('uncaughtException', (error) => log.error({ err: error }, 'unexpected error; the proxy keeps serving'))
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal, open: proxy.ctx.active.size }, 'shutting down')
+    void proxy.shutdown(config.shutdownGraceMs).then(() => process.exit(0))
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+async function listen(server: http.Server, config: Config, log: pino.Logger): Promise<Record<string, unknown>> {
+  const bind = (options: { port?: number; host?: string; path?: string }): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(options, () => { server.off('error', reject); resolve() })
+    })
+  const { listen: where } = config
+  if (where.kind === 'unix') {
+    if (fs.existsSync(where.path) && fs.statSync(where.path).isSocket()) fs.unlinkSync(where.path)
+    await bind({ path: where.path })
+    fs.chmodSync(where.path, where.mode)
+    return { socket: where.path }
+  }
+  const host = where.host ?? (where.ipv6 ? '::' : '0.0.0.0')
+  try {
+    await bind({ host, port: where.port })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    // Hosts without IPv6 cannot bind `::`; fall back by ourselves (Tecnativa #109).
+    if (where.host !== undefined || host !== '::' || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw error
+    log.warn({ code }, 'IPv6 is not available here; listening on IPv4 only')
+    await bind({ host: '0.0.0.0', port: where.port })
+  }
+  const bound = server.address()
+  return typeof bound === 'object' && bound !== null ? { address: bound.address, port: bound.port } : {}
+}
+
+/** Says at startup, in words, why the socket cannot be used (the usual EACCES). */
+function probeSocket(config: Config, log: pino.Logger): void {
+  fs.access(config.socketPath, fs.constants.R_OK | fs.constants.W_OK, (error) => {
+    if (error === null) return
+    if (error.code === 'EACCES') {
+      const gid = fs.statSync(config.socketPath).gid
+      log.error(`cannot open ${config.socketPath} as uid ${process.getuid?.()}: it belongs to group ${gid}; ` +
+        `add that group to the container: docker run --group-add ${gid} ... (compose: group_add: ["${gid}"])`)
+    } else {
+      log.error(`cannot open the Docker socket ${config.socketPath}: ${error.message}; mount it, e.g. -v /var/run/docker.sock:${config.socketPath}:ro`)
+    }
+  })
+}
+
+const [command, ...rest] = process.argv.slice(2)
+switch (command) {
+  case undefined:
+  case 'serve':
+    await serve()
+    break
+  case 'check':
+    check(rest)
+    break
+  case 'healthcheck':
+    healthcheck()
+    break
+  case '--help':
+  case '-h':
+  case 'help':
+    process.stdout.write(USAGE + '\n')
+    break
+  default:
+    process.stderr.write(`dockmoat: unknown command ${JSON.stringify(command)}\n${USAGE}\n`)
+    process.exit(2)
+}

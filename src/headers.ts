@@ -1,0 +1,45 @@
+// Header hygiene for requests built afresh for dockerd and responses relayed back.
+import type { IncomingHttpHeaders } from 'node:http'
+
+// Hop-by-hop headers belong to one connection and are never relayed (RFC 9110 7.6.1).
+// `upgrade` and `connection` are re-created by the hijack path where dockerd needs them.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect', 'http2-settings'])
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '')
+  return new Set(joined.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean))
+}
+
+/** The client's headers, as a flat [name, value, ...] list, minus hop-by-hop ones. */
+export function upstreamRequestHeaders(rawHeaders: string[], connection: string | undefined, dropContentLength = false): string[] {
+  const named = connectionTokens(connection)
+  const out: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase()
+    if (HOP_BY_HOP.has(name) || named.has(name) || (dropContentLength && name === 'content-length')) continue
+    out.push(rawHeaders[i]!, rawHeaders[i + 1]!)
+  }
+  return out
+}
+
+/** dockerd's response headers for the client; `keepFraming` keeps Content-Length. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming = true): IncomingHttpHeaders {
+  const named = connectionTokens(headers.connection)
+  const out: IncomingHttpHeaders = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (HOP_BY_HOP.has(name) || named.has(name) || (!keepFraming && name === 'content-length')) continue
+    out[name] = value
+  }
+  return out
+}
+
+/** Serialises a status line and headers for a connection we write to by hand. */
+export function rawResponseHead(status: number, statusText: string, headers: IncomingHttpHeaders): string {
+  let head = `HTTP/1.1 ${status} ${statusText}\r\n`
+  for (const [name, value] of Object.entries(headers)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item !== undefined) head += `${name}: ${item}\r\n`
+    }
+  }
+  return head + '\r\n'
+}

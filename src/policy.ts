@@ -1,0 +1,59 @@
+// The decision: a pure function from (method, request-target, grants) to allow or
+// refuse, with the route dockerd would run and the reason in words.
+
+import { matchRoute, type Route } from './routes.ts'
+import { deriveTarget } from './target.ts'
+import type { Toggle } from './settings.ts'
+
+export type Grants = Readonly<Record<Toggle, boolean>>
+
+export type Decision =
+  | { allow: true; route: Route; forward: string; reason: string }
+  | { allow: false; status: 400 | 403; route?: Route; reason: string }
+
+/** `/containers/{name:.*}/json` is shown as `/containers/{name}/json`. */
+export function displayTemplate(route: Route): string {
+  return `${route.method === '*' ? 'ANY' : route.method} ${route.template.replace(/\{([^}:]+):[^}]*\}/g, '{$1}')}`
+}
+
+/** Each inner list is one way to be allowed: every variable in it must be on. */
+export function alternatives(route: Route): Toggle[][] {
+  if (route.section === 'NEVER') return []
+  const viaSection: Toggle[] = [route.section, ...(route.write ? ['POST' as const] : []), ...route.extras]
+  return [viaSection, ...route.actions.map((action) => [action])]
+}
+
+export function decide(method: string, rawTarget: string, grants: Grants): Decision {
+  const refused = `dockmoat refused ${method} ${rawTarget}`
+  const target = deriveTarget(rawTarget)
+  if (!target.ok) return { allow: false, status: 400, reason: `${refused}: ${target.problem}` }
+
+  const match = matchRoute(method, target.path)
+  if (match.kind === 'none') {
+    return { allow: false, status: 403, reason: `${refused}: no Docker Engine API route has this path, and dockmoat forwards only dockerd's routes` }
+  }
+  if (match.kind === 'method') {
+    return { allow: false, status: 403, reason: `${refused}: dockerd has no ${method} route for this path (only ${match.methods.join(', ')})` }
+  }
+
+  const route = match.route
+  const shown = displayTemplate(route)
+  if (route.section === 'NEVER') {
+    const why = route.method === 'OPTIONS'
+      ? 'OPTIONS does nothing in dockerd and is never forwarded'
+      : 'debug endpoints expose the daemon\'s memory and command line and are never forwarded'
+    return { allow: false, status: 403, route, reason: `${refused} (${shown}): ${why}` }
+  }
+
+  const ways = alternatives(route)
+  const granted = ways.find((way) => way.every((name) => grants[name]))
+  if (granted !== undefined) {
+    return { allow: true, route, forward: target.forward, reason: `${shown} allowed by ${granted.map((n) => `${n}=1`).join(' + ')}` }
+  }
+  const options = ways.map((way) => {
+    const missing = way.filter((name) => !grants[name])
+    const present = way.filter((name) => grants[name])
+    return missing.map((n) => `${n}=1`).join(' and ') + (present.length > 0 ? ` (${present.map((n) => `${n}=1`).join(', ')} already set)` : '')
+  })
+  return { allow: false, status: 403, route, reason: `${refused} (${shown}): set ${options.join(', or ')}` }
+}

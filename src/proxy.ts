@@ -1,0 +1,198 @@
+// The request path: accept, classify, decide, forward, log.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Pool } from 'undici'
+import type { Logger } from 'pino'
+import { decide, displayTemplate, type Decision } from './policy.ts'
+import type { Config } from './settings.ts'
+import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders } from './headers.ts'
+import { hijack } from './hijack.ts'
+
+/** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
+export const HEALTH_PATH = '/_dockmoat/health'
+
+export interface Exchange {
+  /** Long-lived streams are ended at once on shutdown; others get a grace period. */
+  stream: boolean
+  destroy(): void
+}
+
+export interface Context {
+  config: Config
+  log: Logger
+  upstream: Pool
+  active: Set<Exchange>
+}
+
+export function upstreamError(config: Config, error: unknown): string {
+  const detail = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
+  return `dockmoat cannot reach the Docker Engine at ${config.socketPath}: ${detail}`
+}
+
+export function jsonBody(message: string): string {
+  return JSON.stringify({ message }) + '\n'
+}
+
+/** A response written by hand on a connection that is then closed (hijack path). */
+export function writeRawJson(socket: Duplex, status: number, message: string): void {
+  const body = jsonBody(message)
+  const head = rawResponseHead(status, http.STATUS_CODES[status] ?? '', {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  })
+  socket.end(head + body)
+}
+
+/** Where a request came from; read at the start, as the socket is gone by the end. */
+export function clientOf(req: IncomingMessage): string {
+  return req.socket?.remoteAddress ?? 'unix'
+}
+
+export function logExchange(ctx: Context, req: IncomingMessage, decision: Decision, fields: Record<string, unknown>): void {
+  const line = {
+    method: req.method,
+    path: req.url,
+    route: decision.route ? displayTemplate(decision.route) : null,
+    decision: decision.allow ? 'allow' : 'deny',
+    ...fields,
+  }
+  if (decision.allow) ctx.log.info(line, 'request')
+  else ctx.log.warn({ ...line, reason: decision.reason }, 'refused')
+}
+
+// Decided once per request: shouldUpgradeCallback and the handler both need it.
+const decisions = new WeakMap<IncomingMessage, Decision>()
+function decisionFor(ctx: Context, req: IncomingMessage): Decision {
+  let decision = decisions.get(req)
+  if (decision === undefined) {
+    decision = decide(req.method ?? '', req.url ?? '', ctx.config.grants)
+    decisions.set(req, decision)
+  }
+  return decision
+}
+
+export function createProxy(config: Config, log: Logger) {
+  const upstream = new Pool('http://docker', {
+    socketPath: config.socketPath,
+    pipelining: 1,
+    // No cut on long streams: /events, logs -f, attach and builds may last hours.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  })
+  const ctx: Context = { config, log, upstream, active: new Set() }
+
+  const server = http.createServer({
+    // Protects against clients that never finish their headers; bodies may take hours.
+    headersTimeout: 30_000,
+    requestTimeout: 0,
+    noDelay: true,
+    // Only dockerd's hijack routes, and only when allowed, become raw tunnels. Elsewhere
+    // the Upgrade header is ignored and the request is handled (and framed) as HTTP.
+    shouldUpgradeCallback: (req) => {
+      const decision = decisionFor(ctx, req)
+      return decision.allow && decision.route.hijack
+    },
+  })
+
+  server.on('request', (req, res) => {
+    if (req.url === HEALTH_PATH && req.method === 'GET') {
+      void health(ctx, res)
+      return
+    }
+    const decision = decisionFor(ctx, req)
+    if (!decision.allow) {
+      refuse(ctx, req, res, decision)
+      return
+    }
+    void forward(ctx, req, res, decision)
+  })
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    hijack(ctx, req, socket, head, decisionFor(ctx, req))
+  })
+
+  // A malformed request never reaches dockerd: Node's strict parser rejects it here.
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    log.warn({ error: error.message, code: error.code }, 'malformed request refused')
+    if (!socket.writable) return socket.destroy()
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    writeRawJson(socket, status, `dockmoat refused a malformed request: ${error.message}`)
+  })
+
+  async function shutdown(graceMs: number): Promise<void> {
+    server.close()
+    server.closeIdleConnections()
+    for (const exchange of ctx.active) if (exchange.stream) exchange.destroy()
+    const deadline = Date.now() + graceMs
+    while (ctx.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    for (const exchange of ctx.active) exchange.destroy()
+    server.closeAllConnections()
+    await upstream.destroy()
+  }
+
+  return { server, shutdown, ctx }
+}
+
+function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: false }): void {
+  const body = jsonBody(decision.reason)
+  res.writeHead(decision.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+  logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
+}
+
+async function health(ctx: Context, res: ServerResponse): Promise<void> {
+  try {
+    const answer = await ctx.upstream.request({ path: '/_ping', method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 })
+    const text = await answer.body.text()
+    const ok = answer.statusCode === 200
+    res.writeHead(ok ? 200 : 502, { 'content-type': 'application/json' })
+    res.end(jsonBody(ok ? 'ok' : `dockerd answered /_ping with ${answer.statusCode}: ${text}`))
+  } catch (error) {
+    res.writeHead(502, { 'content-type': 'application/json' })
+    res.end(jsonBody(upstreamError(ctx.config, error)))
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+}
+
+async function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): Promise<void> {
+  const started = performance.now()
+  const client = clientOf(req)
+  const abort = new AbortController()
+  const exchange: Exchange = { stream: decision.route.stream, destroy: () => { abort.abort(); res.destroy() } }
+  ctx.active.add(exchange)
+  let bytes = 0
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort()
+    ctx.active.delete(exchange)
+    logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete: res.writableFinished, client })
+  })
+
+  try {
+    const answer = await ctx.upstream.request({
+      path: decision.forward,
+      method: req.method as 'GET',
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection),
+      body: hasBody(req) ? req : null,
+      signal: abort.signal,
+    })
+    res.writeHead(answer.statusCode, clientResponseHeaders(answer.headers))
+    // Streams (events, logs -f) must show their headers before the first chunk arrives.
+    res.flushHeaders()
+    answer.body.on('data', (chunk: Buffer) => { bytes += chunk.length })
+    await pipeline(answer.body, res)
+  } catch (error) {
+    if (abort.signal.aborted) return
+    if (!res.headersSent) {
+      const body = jsonBody(upstreamError(ctx.config, error))
+      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+      res.end(body)
+    } else {
+      res.destroy()
+    }
+  }
+}

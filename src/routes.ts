@@ -1,0 +1,238 @@
+// dockerd's route table (Engine API 1.41 to 1.55), in dockerd's registration order,
+// and the grant each route needs. dockerd's router (gorilla/mux) takes the FIRST route
+// whose method and anchored path pattern match, so the order below is load-bearing:
+// `GET /containers/x/logs/json` is inspect of container `x/logs`, because
+// `/containers/{name:.*}/json` comes before nothing else that matches.
+//
+// Columns: method, dockerd's path template, section that grants it, then words:
+//   ALLOW_<X>  an extra grant (needed on top) or an action grant (enough alone),
+//              as declared in settings.ts;
+//   write      needs POST=1 although the method is GET (attach/ws writes to stdin);
+//   hijack     dockerd may take over the connection (101 UPGRADED);
+//   stream     the response may last indefinitely (ended at once on shutdown).
+// Section NEVER: dockmoat refuses these whatever the configuration.
+
+import { TOGGLES, type ActionGrant, type ExtraGrant, type Section } from './settings.ts'
+
+type Row = [method: string, template: string, section: Section | 'NEVER', words?: string]
+
+const ROWS: readonly Row[] = [
+  // container router
+  ['HEAD', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE'],
+  ['GET', '/containers/json', 'CONTAINERS'],
+  ['GET', '/containers/{name:.*}/export', 'CONTAINERS', 'ALLOW_EXPORT stream'],
+  ['GET', '/containers/{name:.*}/changes', 'CONTAINERS', 'ALLOW_CHANGES'],
+  ['GET', '/containers/{name:.*}/json', 'CONTAINERS'],
+  ['GET', '/containers/{name:.*}/top', 'CONTAINERS', 'ALLOW_TOP'],
+  ['GET', '/containers/{name:.*}/logs', 'CONTAINERS', 'ALLOW_LOGS stream'],
+  ['GET', '/containers/{name:.*}/stats', 'CONTAINERS', 'stream'],
+  ['GET', '/containers/{name:.*}/attach/ws', 'CONTAINERS', 'write hijack stream'],
+  ['GET', '/exec/{id:.*}/json', 'EXEC'],
+  ['GET', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE stream'],
+  ['POST', '/containers/create', 'CONTAINERS'],
+  ['POST', '/containers/{name:.*}/kill', 'CONTAINERS', 'ALLOW_RESTARTS'],
+  ['POST', '/containers/{name:.*}/pause', 'CONTAINERS', 'ALLOW_PAUSE'],
+  ['POST', '/containers/{name:.*}/unpause', 'CONTAINERS', 'ALLOW_UNPAUSE'],
+  ['POST', '/containers/{name:.*}/restart', 'CONTAINERS', 'ALLOW_RESTARTS'],
+  ['POST', '/containers/{name:.*}/start', 'CONTAINERS', 'ALLOW_START'],
+  ['POST', '/containers/{name:.*}/stop', 'CONTAINERS', 'ALLOW_STOP ALLOW_RESTARTS'],
+  ['POST', '/containers/{name:.*}/wait', 'CONTAINERS', 'stream'],
+  ['POST', '/containers/{name:.*}/resize', 'CONTAINERS'],
+  ['POST', '/containers/{name:.*}/attach', 'CONTAINERS', 'hijack stream'],
+  ['POST', '/containers/{name:.*}/copy', 'CONTAINERS', 'ALLOW_ARCHIVE stream'], // removed in newer engines
+  ['POST', '/containers/{name:.*}/exec', 'EXEC'],
+  ['POST', '/exec/{name:.*}/start', 'EXEC', 'hijack stream'],
+  ['POST', '/exec/{name:.*}/resize', 'EXEC'],
+  ['POST', '/containers/{name:.*}/rename', 'CONTAINERS'],
+  ['POST', '/containers/{name:.*}/update', 'CONTAINERS'],
+  ['POST', '/containers/prune', 'CONTAINERS'],
+  ['POST', '/commit', 'COMMIT'],
+  ['PUT', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE stream'],
+  ['DELETE', '/containers/{name:.*}', 'CONTAINERS'],
+
+  // image router
+  ['GET', '/images/json', 'IMAGES'],
+  ['GET', '/images/search', 'IMAGES'],
+  ['GET', '/images/get', 'IMAGES', 'stream'],
+  ['GET', '/images/{name:.*}/get', 'IMAGES', 'stream'],
+  ['GET', '/images/{name:.*}/history', 'IMAGES'],
+  ['GET', '/images/{name:.*}/json', 'IMAGES'],
+  ['POST', '/images/load', 'IMAGES', 'stream'],
+  ['POST', '/images/create', 'IMAGES', 'stream'],
+  ['POST', '/images/{name:.*}/push', 'IMAGES', 'stream'],
+  ['POST', '/images/{name:.*}/tag', 'IMAGES'],
+  ['POST', '/images/prune', 'IMAGES'],
+  ['DELETE', '/images/{name:.*}', 'IMAGES'],
+
+  // system router; OPTIONS answers 200 on every path and does nothing, so it is not forwarded
+  ['OPTIONS', '/{anyroute:.*}', 'NEVER'],
+  ['GET', '/_ping', 'PING'],
+  ['HEAD', '/_ping', 'PING'],
+  ['GET', '/events', 'EVENTS', 'stream'],
+  ['GET', '/info', 'INFO'],
+  ['GET', '/version', 'VERSION'],
+  ['GET', '/system/df', 'SYSTEM'],
+  ['POST', '/auth', 'AUTH'],
+
+  // volume router
+  ['GET', '/volumes', 'VOLUMES'],
+  ['GET', '/volumes/{name:.*}', 'VOLUMES'],
+  ['POST', '/volumes/create', 'VOLUMES'],
+  ['POST', '/volumes/prune', 'VOLUMES'],
+  ['PUT', '/volumes/{name:.*}', 'VOLUMES'], // API 1.42+: cluster volumes
+  ['DELETE', '/volumes/{name:.*}', 'VOLUMES'],
+
+  // build, session and gRPC routers
+  ['POST', '/build', 'BUILD', 'stream'],
+  ['POST', '/build/prune', 'BUILD'],
+  ['POST', '/build/cancel', 'BUILD'],
+  ['POST', '/session', 'SESSION', 'hijack stream'],
+  ['POST', '/grpc', 'GRPC', 'hijack stream'],
+
+  // swarm router
+  ['GET', '/swarm', 'SWARM'],
+  ['GET', '/swarm/unlockkey', 'SWARM'],
+  ['POST', '/swarm/init', 'SWARM'],
+  ['POST', '/swarm/join', 'SWARM'],
+  ['POST', '/swarm/leave', 'SWARM'],
+  ['POST', '/swarm/update', 'SWARM'],
+  ['POST', '/swarm/unlock', 'SWARM'],
+  ['GET', '/services', 'SERVICES'],
+  ['GET', '/services/{id}', 'SERVICES'],
+  ['POST', '/services/create', 'SERVICES'],
+  ['POST', '/services/{id}/update', 'SERVICES'],
+  ['DELETE', '/services/{id}', 'SERVICES'],
+  ['GET', '/services/{id}/logs', 'SERVICES', 'ALLOW_LOGS stream'],
+  ['GET', '/nodes', 'NODES'],
+  ['GET', '/nodes/{id}', 'NODES'],
+  ['DELETE', '/nodes/{id}', 'NODES'],
+  ['POST', '/nodes/{id}/update', 'NODES'],
+  ['GET', '/tasks', 'TASKS'],
+  ['GET', '/tasks/{id}', 'TASKS'],
+  ['GET', '/tasks/{id}/logs', 'TASKS', 'ALLOW_LOGS stream'],
+  ['GET', '/secrets', 'SECRETS'],
+  ['POST', '/secrets/create', 'SECRETS'],
+  ['DELETE', '/secrets/{id}', 'SECRETS'],
+  ['GET', '/secrets/{id}', 'SECRETS'],
+  ['POST', '/secrets/{id}/update', 'SECRETS'],
+  ['GET', '/configs', 'CONFIGS'],
+  ['POST', '/configs/create', 'CONFIGS'],
+  ['DELETE', '/configs/{id}', 'CONFIGS'],
+  ['GET', '/configs/{id}', 'CONFIGS'],
+  ['POST', '/configs/{id}/update', 'CONFIGS'],
+
+  // plugin router
+  ['GET', '/plugins', 'PLUGINS'],
+  ['GET', '/plugins/{name:.*}/json', 'PLUGINS'],
+  ['GET', '/plugins/privileges', 'PLUGINS'],
+  ['DELETE', '/plugins/{name:.*}', 'PLUGINS'],
+  ['POST', '/plugins/{name:.*}/enable', 'PLUGINS'],
+  ['POST', '/plugins/{name:.*}/disable', 'PLUGINS'],
+  ['POST', '/plugins/pull', 'PLUGINS', 'stream'],
+  ['POST', '/plugins/{name:.*}/push', 'PLUGINS', 'stream'],
+  ['POST', '/plugins/{name:.*}/upgrade', 'PLUGINS', 'stream'],
+  ['POST', '/plugins/{name:.*}/set', 'PLUGINS'],
+  ['POST', '/plugins/create', 'PLUGINS'],
+
+  // distribution and network routers
+  ['GET', '/distribution/{name:.*}/json', 'DISTRIBUTION'],
+  ['GET', '/networks', 'NETWORKS'],
+  ['GET', '/networks/', 'NETWORKS'],
+  ['GET', '/networks/{id:.+}', 'NETWORKS'],
+  ['POST', '/networks/create', 'NETWORKS'],
+  ['POST', '/networks/{id:.*}/connect', 'NETWORKS'],
+  ['POST', '/networks/{id:.*}/disconnect', 'NETWORKS'],
+  ['POST', '/networks/prune', 'NETWORKS'],
+  ['DELETE', '/networks/{id:.*}', 'NETWORKS'],
+
+  // checkpoint router, registered only on experimental daemons
+  ['GET', '/containers/{name:.*}/checkpoints', 'CONTAINERS'],
+  ['POST', '/containers/{name:.*}/checkpoints', 'CONTAINERS'],
+  ['DELETE', '/containers/{name}/checkpoints/{checkpoint}', 'CONTAINERS'],
+
+  // debug router: leaks the daemon's command line and memory; older engines take any method
+  ['*', '/debug/vars', 'NEVER'],
+  ['*', '/debug/pprof/', 'NEVER'],
+  ['*', '/debug/pprof/cmdline', 'NEVER'],
+  ['*', '/debug/pprof/profile', 'NEVER'],
+  ['*', '/debug/pprof/symbol', 'NEVER'],
+  ['*', '/debug/pprof/trace', 'NEVER'],
+  ['*', '/debug/pprof/{name}', 'NEVER'],
+]
+
+export interface Route {
+  method: string
+  template: string
+  section: Section | 'NEVER'
+  /** Grants needed on top of the section (all of them). */
+  extras: ExtraGrant[]
+  /** Grants that allow this route on their own, whatever POST and the section say. */
+  actions: ActionGrant[]
+  /** Needs POST=1: every method but GET and HEAD, and GETs that write. */
+  write: boolean
+  hijack: boolean
+  stream: boolean
+  pattern: RegExp
+}
+
+const KIND_OF = new Map(TOGGLES.map((t) => [t.name as string, t.kind]))
+
+function compile([method, template, section, words = '']: Row): Route {
+  const list = words.split(' ').filter(Boolean)
+  for (const word of list) {
+    if (!['write', 'hijack', 'stream'].includes(word) && !['extra', 'action'].includes(KIND_OF.get(word) ?? '')) {
+      throw new Error(`route table: unknown word ${word} on ${method} ${template}`)
+    }
+  }
+  return {
+    method,
+    template,
+    section,
+    extras: list.filter((w) => KIND_OF.get(w) === 'extra') as ExtraGrant[],
+    actions: list.filter((w) => KIND_OF.get(w) === 'action') as ActionGrant[],
+    write: list.includes('write') || (method !== 'GET' && method !== 'HEAD'),
+    hijack: list.includes('hijack'),
+    stream: list.includes('stream'),
+    pattern: templateToRegExp(template),
+  }
+}
+
+/**
+ * gorilla/mux turns `{name}` into `[^/]+` and `{name:re}` into `(re)`, anchors both ends,
+ * and dockerd registers every route twice: behind `/v{version:[0-9.]+}` and bare. Go's
+ * `.` matches any byte but `\n`; JavaScript's also skips `\r`, so it is spelt out.
+ * Paths are matched as latin1 strings, one character per byte, as Go matches bytes.
+ */
+function templateToRegExp(template: string): RegExp {
+  let source = ''
+  for (const part of template.split(/(\{[^}]+\})/)) {
+    if (part.startsWith('{')) {
+      const colon = part.indexOf(':')
+      const re = colon === -1 ? '[^/]+' : part.slice(colon + 1, -1)
+      if (!['[^/]+', '.*', '.+'].includes(re)) throw new Error(`route table: unsupported variable ${part} in ${template}`)
+      source += re.replace('.', '[^\\n]')
+    } else {
+      source += part.replace(/[.*+?^$()[\]\\|]/g, '\\$&')
+    }
+  }
+  return new RegExp('^(?:/v[0-9.]+)?' + source + '$')
+}
+
+export const ROUTES: readonly Route[] = ROWS.map(compile)
+
+export type Match =
+  | { kind: 'route'; route: Route }
+  /** The path is a route, but not for this method (dockerd answers 404). */
+  | { kind: 'method'; methods: string[] }
+  | { kind: 'none' }
+
+/** The route dockerd would run for this method and (decoded, clean) path. */
+export function matchRoute(method: string, path: string): Match {
+  const methods: string[] = []
+  for (const route of ROUTES) {
+    if (!route.pattern.test(path)) continue
+    if (route.method === method || route.method === '*') return { kind: 'route', route }
+    if (route.method !== 'OPTIONS') methods.push(route.method)
+  }
+  return methods.length > 0 ? { kind: 'method', methods: [...new Set(methods)] } : { kind: 'none' }
+}

@@ -1,0 +1,196 @@
+// Every environment variable dockmoat reads, declared once. The README's table, the
+// startup parser and the policy all read this list.
+
+export type Section =
+  | 'AUTH' | 'BUILD' | 'COMMIT' | 'CONFIGS' | 'CONTAINERS' | 'DISTRIBUTION' | 'EVENTS'
+  | 'EXEC' | 'GRPC' | 'IMAGES' | 'INFO' | 'NETWORKS' | 'NODES' | 'PING' | 'PLUGINS'
+  | 'SECRETS' | 'SERVICES' | 'SESSION' | 'SWARM' | 'SYSTEM' | 'TASKS' | 'VERSION' | 'VOLUMES'
+
+/** Grants for single container actions, usable without POST=1 or CONTAINERS=1. */
+export type ActionGrant = 'ALLOW_START' | 'ALLOW_STOP' | 'ALLOW_RESTARTS' | 'ALLOW_PAUSE' | 'ALLOW_UNPAUSE'
+
+/** Grants for container reads that leak data, needed on top of CONTAINERS=1. */
+export type ExtraGrant = 'ALLOW_ARCHIVE' | 'ALLOW_EXPORT' | 'ALLOW_LOGS' | 'ALLOW_CHANGES' | 'ALLOW_TOP'
+
+export type Toggle = Section | 'POST' | ActionGrant | ExtraGrant
+
+interface ToggleSpec {
+  name: Toggle
+  kind: 'section' | 'method' | 'action' | 'extra'
+  default: boolean
+  help: string
+}
+
+const section = (name: Section, help: string, on = false): ToggleSpec => ({ name, kind: 'section', default: on, help })
+
+export const TOGGLES: readonly ToggleSpec[] = [
+  section('EVENTS', '`/events`: the event stream (Traefik, nginx-proxy, Sablier).', true),
+  section('PING', '`GET`/`HEAD /_ping`.', true),
+  section('VERSION', '`/version`.', true),
+  section('AUTH', '`/auth`: check registry credentials.'),
+  section('BUILD', '`/build`, `/build/prune`, `/build/cancel`.'),
+  section('COMMIT', '`/commit`: make an image from a container.'),
+  section('CONFIGS', '`/configs` (Swarm configs; reading one returns its data).'),
+  section('CONTAINERS', '`/containers/...`: list, inspect, stats, and with `POST=1` create, start, remove... Data-leaking reads need an `ALLOW_*` grant too.'),
+  section('DISTRIBUTION', '`/distribution/{name}/json`: registry lookups.'),
+  section('EXEC', '`/containers/{id}/exec` and `/exec/...`: run commands in containers (with `POST=1`).'),
+  section('GRPC', '`/grpc`: BuildKit over HTTP/2 (with `POST=1`).'),
+  section('IMAGES', '`/images/...`: list, inspect, and with `POST=1` pull, push, tag, remove, load.'),
+  section('INFO', '`/info`.'),
+  section('NETWORKS', '`/networks/...`.'),
+  section('NODES', '`/nodes/...` (Swarm).'),
+  section('PLUGINS', '`/plugins/...`.'),
+  section('SECRETS', '`/secrets/...` (Swarm).'),
+  section('SERVICES', '`/services/...` (Swarm). Service logs need `ALLOW_LOGS` too.'),
+  section('SESSION', '`/session`: BuildKit sessions (with `POST=1`).'),
+  section('SWARM', '`/swarm/...`. `GET /swarm` returns the join tokens.'),
+  section('SYSTEM', '`/system/df`.'),
+  section('TASKS', '`/tasks/...` (Swarm). Task logs need `ALLOW_LOGS` too.'),
+  section('VOLUMES', '`/volumes/...`.'),
+  { name: 'POST', kind: 'method', default: false, help: 'Off: only `GET` and `HEAD` pass. On: every method passes, per the sections above.' },
+  { name: 'ALLOW_START', kind: 'action', default: false, help: '`POST /containers/{id}/start`, even with `POST=0` and `CONTAINERS=0`.' },
+  { name: 'ALLOW_STOP', kind: 'action', default: false, help: '`POST /containers/{id}/stop`, even with `POST=0` and `CONTAINERS=0`.' },
+  { name: 'ALLOW_RESTARTS', kind: 'action', default: false, help: '`POST /containers/{id}/restart`, `/stop` and `/kill`, even with `POST=0` and `CONTAINERS=0`.' },
+  { name: 'ALLOW_PAUSE', kind: 'action', default: false, help: '`POST /containers/{id}/pause`, even with `POST=0` and `CONTAINERS=0`.' },
+  { name: 'ALLOW_UNPAUSE', kind: 'action', default: false, help: '`POST /containers/{id}/unpause`, even with `POST=0` and `CONTAINERS=0`.' },
+  { name: 'ALLOW_ARCHIVE', kind: 'extra', default: false, help: '`GET`/`HEAD`/`PUT /containers/{id}/archive` (`docker cp`: any file of the container and its mounts). Needs `CONTAINERS=1`, and `POST=1` for `PUT`.' },
+  { name: 'ALLOW_EXPORT', kind: 'extra', default: false, help: '`GET /containers/{id}/export` (the whole filesystem). Needs `CONTAINERS=1`.' },
+  { name: 'ALLOW_LOGS', kind: 'extra', default: false, help: '`GET /containers/{id}/logs`, and service and task logs. Needs `CONTAINERS=1` (or `SERVICES=1`/`TASKS=1`).' },
+  { name: 'ALLOW_CHANGES', kind: 'extra', default: false, help: '`GET /containers/{id}/changes`. Needs `CONTAINERS=1`.' },
+  { name: 'ALLOW_TOP', kind: 'extra', default: false, help: '`GET /containers/{id}/top` (process list with arguments). Needs `CONTAINERS=1`.' },
+]
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+
+// Tecnativa takes HAProxy's syslog level names; pino's own names are accepted too.
+const LOG_LEVELS: Record<string, LogLevel> = {
+  trace: 'trace', debug: 'debug', info: 'info', notice: 'info', warn: 'warn', warning: 'warn',
+  error: 'error', err: 'error', fatal: 'fatal', crit: 'fatal', alert: 'fatal', emerg: 'fatal', silent: 'silent',
+}
+
+interface ValueSpec {
+  name: string
+  default: string
+  help: string
+}
+
+export const SETTINGS: readonly ValueSpec[] = [
+  { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
+  { name: 'LISTEN_ADDRESS', default: '(all interfaces)', help: 'TCP address to listen on. Unset: `::` (IPv6 and IPv4), or `0.0.0.0` where the host has no IPv6.' },
+  { name: 'LISTEN_PORT', default: '2375', help: 'TCP port to listen on.' },
+  { name: 'DISABLE_IPV6', default: '0', help: 'Listen on IPv4 only (`0.0.0.0`) when `LISTEN_ADDRESS` is unset.' },
+  { name: 'LISTEN_SOCKET', default: '(unset)', help: 'Listen on this unix socket path instead of TCP.' },
+  { name: 'LISTEN_SOCKET_MODE', default: '660', help: 'File mode (octal) of `LISTEN_SOCKET`.' },
+  { name: 'LOG_LEVEL', default: 'info', help: 'One of ' + Object.keys(LOG_LEVELS).join(', ') + ' (syslog names as in Tecnativa, or pino\'s).' },
+  { name: 'SHUTDOWN_GRACE_MS', default: '1500', help: 'On SIGTERM/SIGINT, how long ordinary requests may finish; streams end at once.' },
+]
+
+export type Listen =
+  | { kind: 'tcp'; host: string | undefined; port: number; ipv6: boolean }
+  | { kind: 'unix'; path: string; mode: number }
+
+export interface Config {
+  grants: Record<Toggle, boolean>
+  socketPath: string
+  listen: Listen
+  logLevel: LogLevel
+  shutdownGraceMs: number
+}
+
+export class ConfigError extends Error {}
+
+const TRUE = ['1', 'true', 'yes', 'on']
+const FALSE = ['0', 'false', 'no', 'off']
+const BOOLEAN_WORDS = '1/0, true/false, yes/no, on/off (any case)'
+
+function parseBoolean(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  const word = value.trim().toLowerCase()
+  if (TRUE.includes(word)) return true
+  if (FALSE.includes(word)) return false
+  throw new ConfigError(`${name}=${JSON.stringify(value)} is not a boolean; use one of ${BOOLEAN_WORDS}`)
+}
+
+function parseInteger(name: string, value: string, min: number, max: number, radix = 10): number {
+  const pattern = radix === 8 ? /^[0-7]{1,4}$/ : /^[0-9]+$/
+  const number = Number.parseInt(value, radix)
+  if (!pattern.test(value) || number < min || number > max) {
+    const what = radix === 8 ? 'an octal file mode such as 660' : `a whole number from ${min} to ${max}`
+    throw new ConfigError(`${name}=${JSON.stringify(value)} is not valid; use ${what}`)
+  }
+  return number
+}
+
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const grants = {} as Record<Toggle, boolean>
+  for (const toggle of TOGGLES) grants[toggle.name] = parseBoolean(toggle.name, env[toggle.name], toggle.default)
+
+  const level = (env.LOG_LEVEL ?? 'info').trim().toLowerCase()
+  const logLevel = LOG_LEVELS[level]
+  if (logLevel === undefined) {
+    throw new ConfigError(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} is not a log level; use one of ${Object.keys(LOG_LEVELS).join(', ')}`)
+  }
+
+  const socketPath = env.SOCKET_PATH ?? '/var/run/docker.sock'
+  if (socketPath === '') throw new ConfigError('SOCKET_PATH is empty; give the path of the Docker Engine socket, such as /var/run/docker.sock')
+
+  let listen: Listen
+  if (env.LISTEN_SOCKET !== undefined && env.LISTEN_SOCKET !== '') {
+    if (env.LISTEN_ADDRESS !== undefined || env.LISTEN_PORT !== undefined) {
+      throw new ConfigError('LISTEN_SOCKET cannot be combined with LISTEN_ADDRESS or LISTEN_PORT; choose a unix socket or a TCP address')
+    }
+    listen = { kind: 'unix', path: env.LISTEN_SOCKET, mode: parseInteger('LISTEN_SOCKET_MODE', env.LISTEN_SOCKET_MODE ?? '660', 0, 0o7777, 8) }
+  } else {
+    const port = parseInteger('LISTEN_PORT', env.LISTEN_PORT ?? '2375', 0, 65535)
+    const host = env.LISTEN_ADDRESS === '' ? undefined : env.LISTEN_ADDRESS
+    if (host !== undefined && !/^[0-9A-Za-z.:%_-]+$/.test(host)) {
+      throw new ConfigError(`LISTEN_ADDRESS=${JSON.stringify(host)} is not an address; use an IP address such as 127.0.0.1 or ::, or a host name`)
+    }
+    listen = { kind: 'tcp', host, port, ipv6: !parseBoolean('DISABLE_IPV6', env.DISABLE_IPV6, false) }
+  }
+
+  const shutdownGraceMs = parseInteger('SHUTDOWN_GRACE_MS', env.SHUTDOWN_GRACE_MS ?? '1500', 0, 600_000)
+  return { grants, socketPath, listen, logLevel, shutdownGraceMs }
+}
+
+const KNOWN_NAMES: readonly string[] = [...TOGGLES.map((t) => t.name), ...SETTINGS.map((s) => s.name)]
+
+/**
+ * Names in the environment that look like a misspelt dockmoat variable (`CONTAINER=1`,
+ * `ALLOW_RESTART=1`): close to a known name and holding a boolean value. Other
+ * variables (PATH, LANG, ...) are never reported.
+ */
+export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; suggestion: string }[] {
+  const found: { name: string; suggestion: string }[] = []
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || KNOWN_NAMES.includes(name)) continue
+    if (![...TRUE, ...FALSE].includes(value.trim().toLowerCase())) continue
+    const upper = name.toUpperCase()
+    const suggestion = KNOWN_NAMES.find((known) => known === upper || editDistance(upper, known) <= 2)
+    if (suggestion !== undefined && name.length >= 4) found.push({ name, suggestion })
+  }
+  return found
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/** The README's configuration table, generated from the declarations above. */
+export function renderEnvTable(): string {
+  const rows = [
+    '| Variable | Default | What it grants or sets |',
+    '|---|---|---|',
+    ...TOGGLES.map((t) => `| \`${t.name}\` | \`${t.default ? 1 : 0}\` | ${t.help} |`),
+    ...SETTINGS.map((s) => `| \`${s.name}\` | \`${s.default}\` | ${s.help} |`),
+  ]
+  return rows.join('\n') + '\n'
+}
