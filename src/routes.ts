@@ -1,8 +1,8 @@
 // dockerd's route table (Engine API 1.41 to 1.55), in dockerd's registration order,
 // and the grant each route needs. dockerd's router (gorilla/mux) takes the FIRST route
-// whose method and anchored path pattern match, so the order below is load-bearing:
-// `GET /containers/x/logs/json` is inspect of container `x/logs`, because
-// `/containers/{name:.*}/json` comes before nothing else that matches.
+// whose method and anchored path pattern match, so the order below is load-bearing.
+// Variables like `{name:.*}` are greedy and may hold `/`: `GET /containers/x/logs/json`
+// is inspect of container `x/logs`, not the logs of `x`.
 //
 // Columns: method, dockerd's path template, section that grants it, then words:
 //   ALLOW_<X>  an extra grant (needed on top) or an action grant (enough alone),
@@ -17,6 +17,12 @@ import { TOGGLES, type ActionGrant, type ExtraGrant, type Section } from './sett
 type Row = [method: string, template: string, section: Section | 'NEVER', words?: string]
 
 const ROWS: readonly Row[] = [
+  // checkpoint router: registered first and always (501 unless experimental), so
+  // `DELETE /containers/a/checkpoints/b` is a checkpoint delete, not a container delete
+  ['GET', '/containers/{name:.*}/checkpoints', 'CONTAINERS'],
+  ['POST', '/containers/{name:.*}/checkpoints', 'CONTAINERS'],
+  ['DELETE', '/containers/{name}/checkpoints/{checkpoint}', 'CONTAINERS'],
+
   // container router
   ['HEAD', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE'],
   ['GET', '/containers/json', 'CONTAINERS'],
@@ -39,7 +45,8 @@ const ROWS: readonly Row[] = [
   ['POST', '/containers/{name:.*}/wait', 'CONTAINERS', 'stream'],
   ['POST', '/containers/{name:.*}/resize', 'CONTAINERS'],
   ['POST', '/containers/{name:.*}/attach', 'CONTAINERS', 'hijack stream'],
-  ['POST', '/containers/{name:.*}/copy', 'CONTAINERS', 'ALLOW_ARCHIVE stream'], // removed in newer engines
+  // Engines up to 24.x; with API < 1.24 it copies files out of the container
+  ['POST', '/containers/{name:.*}/copy', 'CONTAINERS', 'ALLOW_ARCHIVE stream'],
   ['POST', '/containers/{name:.*}/exec', 'EXEC'],
   ['POST', '/exec/{name:.*}/start', 'EXEC', 'hijack stream'],
   ['POST', '/exec/{name:.*}/resize', 'EXEC'],
@@ -57,6 +64,7 @@ const ROWS: readonly Row[] = [
   ['GET', '/images/{name:.*}/get', 'IMAGES', 'stream'],
   ['GET', '/images/{name:.*}/history', 'IMAGES'],
   ['GET', '/images/{name:.*}/json', 'IMAGES'],
+  ['GET', '/images/{name:.*}/attestations', 'IMAGES'], // API 1.55+
   ['POST', '/images/load', 'IMAGES', 'stream'],
   ['POST', '/images/create', 'IMAGES', 'stream'],
   ['POST', '/images/{name:.*}/push', 'IMAGES', 'stream'],
@@ -90,11 +98,11 @@ const ROWS: readonly Row[] = [
   ['POST', '/grpc', 'GRPC', 'hijack stream'],
 
   // swarm router
-  ['GET', '/swarm', 'SWARM'],
-  ['GET', '/swarm/unlockkey', 'SWARM'],
   ['POST', '/swarm/init', 'SWARM'],
   ['POST', '/swarm/join', 'SWARM'],
   ['POST', '/swarm/leave', 'SWARM'],
+  ['GET', '/swarm', 'SWARM'],
+  ['GET', '/swarm/unlockkey', 'SWARM'],
   ['POST', '/swarm/update', 'SWARM'],
   ['POST', '/swarm/unlock', 'SWARM'],
   ['GET', '/services', 'SERVICES'],
@@ -134,7 +142,8 @@ const ROWS: readonly Row[] = [
   ['POST', '/plugins/{name:.*}/set', 'PLUGINS'],
   ['POST', '/plugins/create', 'PLUGINS'],
 
-  // distribution and network routers
+  // distribution and network routers (grpc sits between them on 20.10, after debug on
+  // 29.x; no pattern of one router overlaps another's, so that order cannot matter)
   ['GET', '/distribution/{name:.*}/json', 'DISTRIBUTION'],
   ['GET', '/networks', 'NETWORKS'],
   ['GET', '/networks/', 'NETWORKS'],
@@ -145,12 +154,8 @@ const ROWS: readonly Row[] = [
   ['POST', '/networks/prune', 'NETWORKS'],
   ['DELETE', '/networks/{id:.*}', 'NETWORKS'],
 
-  // checkpoint router, registered only on experimental daemons
-  ['GET', '/containers/{name:.*}/checkpoints', 'CONTAINERS'],
-  ['POST', '/containers/{name:.*}/checkpoints', 'CONTAINERS'],
-  ['DELETE', '/containers/{name}/checkpoints/{checkpoint}', 'CONTAINERS'],
-
-  // debug router: leaks the daemon's command line and memory; older engines take any method
+  // debug routes: leak the daemon's command line and memory. Up to 27.x any method and
+  // unversioned; from 28.0 GET and versioned. Both are covered here, and always refused.
   ['*', '/debug/vars', 'NEVER'],
   ['*', '/debug/pprof/', 'NEVER'],
   ['*', '/debug/pprof/cmdline', 'NEVER'],
