@@ -11,7 +11,7 @@ import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { Decision } from './policy.ts'
 import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders } from './headers.ts'
-import { clientOf, logExchange, upstreamError, writeRawJson, type Context, type Exchange } from './proxy.ts'
+import { clientOf, logExchange, upstreamError, writeRawJson, type Context, type Exchange } from './exchange.ts'
 
 /** Bodies of hijack requests are small JSON documents (exec start options). */
 const MAX_BODY = 1024 * 1024

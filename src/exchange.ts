@@ -1,0 +1,59 @@
+// What the plain and the hijack paths share: the context, the bookkeeping of open
+// exchanges (for shutdown), hand-written error answers and the per-request log line.
+import http, { type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Pool } from 'undici'
+import type { Logger } from 'pino'
+import { displayTemplate, type Decision } from './policy.ts'
+import type { Config } from './settings.ts'
+import { rawResponseHead } from './headers.ts'
+
+export interface Exchange {
+  /** Long-lived streams are ended at once on shutdown; others get a grace period. */
+  stream: boolean
+  destroy(): void
+}
+
+export interface Context {
+  config: Config
+  log: Logger
+  upstream: Pool
+  active: Set<Exchange>
+}
+
+export function upstreamError(config: Config, error: unknown): string {
+  const detail = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
+  return `dockmoat cannot reach the Docker Engine at ${config.socketPath}: ${detail}`
+}
+
+export function jsonBody(message: string): string {
+  return JSON.stringify({ message }) + '\n'
+}
+
+/** A response written by hand on a connection that is then closed (hijack path). */
+export function writeRawJson(socket: Duplex, status: number, message: string): void {
+  const body = jsonBody(message)
+  const head = rawResponseHead(status, http.STATUS_CODES[status] ?? '', {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  })
+  socket.end(head + body)
+}
+
+/** Where a request came from; read at the start, as the socket is gone by the end. */
+export function clientOf(req: IncomingMessage): string {
+  return req.socket?.remoteAddress ?? 'unix'
+}
+
+export function logExchange(ctx: Context, req: IncomingMessage, decision: Decision, fields: Record<string, unknown>): void {
+  const line = {
+    method: req.method,
+    path: req.url,
+    route: decision.route ? displayTemplate(decision.route) : null,
+    decision: decision.allow ? 'allow' : 'deny',
+    ...fields,
+  }
+  if (decision.allow) ctx.log.info(line, 'request')
+  else ctx.log.warn({ ...line, reason: decision.reason }, 'refused')
+}
