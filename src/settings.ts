@@ -165,9 +165,14 @@ export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; sugge
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || KNOWN_NAMES.includes(name)) continue
     if (![...TRUE, ...FALSE].includes(value.trim().toLowerCase())) continue
+    if (name.length < 4) continue
     const upper = name.toUpperCase()
-    const suggestion = KNOWN_NAMES.find((known) => known === upper || editDistance(upper, known) <= 2)
-    if (suggestion !== undefined && name.length >= 4) found.push({ name, suggestion })
+    const [suggestion] = KNOWN_NAMES
+      .map((known) => ({ known, distance: editDistance(upper, known) }))
+      .filter(({ distance }) => distance <= 2)
+      .sort((a, b) => a.distance - b.distance)
+      .map(({ known }) => known)
+    if (suggestion !== undefined) found.push({ name, suggestion })
   }
   return found
 }
