@@ -47,6 +47,11 @@ export function createProxy(config: Config, log: Logger) {
     },
   })
 
+  // A client may send its request and then half-close (`nc`, some SDKs); dockerd still
+  // answers, so must we. Node's default would abort the request on that FIN.
+  // `httpAllowHalfOpen` is Node's own (undocumented, untyped) switch for exactly this.
+  Object.assign(server, { httpAllowHalfOpen: true })
+
   server.on('request', (req, res) => {
     if (req.url === HEALTH_PATH && req.method === 'GET') {
       void health(ctx, res)
