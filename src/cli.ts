@@ -54,7 +54,9 @@ function healthcheck(): void {
 
 async function serve(): Promise<void> {
   const config = loadConfig()
-  const log = pino({ name: 'dockmoat', level: config.logLevel })
+  // Asynchronous writes keep the log's syscall off the request path (lines written while
+  // a write is in flight go out together); pino flushes what is left on exit.
+  const log = pino({ name: 'dockmoat', level: config.logLevel }, pino.destination({ dest: 1, sync: false }))
   for (const { name, suggestion } of misspeltVariables(process.env)) {
     log.warn(`${name} is not a dockmoat variable and is ignored; did you mean ${suggestion}?`)
   }

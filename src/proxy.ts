@@ -1,8 +1,7 @@
 // The request path: accept, classify, decide, forward, log.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { decide, type Decision } from './policy.ts'
 import type { Config } from './settings.ts'
@@ -115,40 +114,52 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
-async function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): Promise<void> {
+// dockerd's answer is written straight into the client's response as it arrives, with
+// backpressure both ways (no intermediate stream: this is the hot path).
+function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): void {
   const started = performance.now()
   const client = clientOf(req)
-  const abort = new AbortController()
-  const exchange: Exchange = { stream: decision.route.stream, destroy: () => { abort.abort(); res.destroy() } }
-  ctx.active.add(exchange)
   let bytes = 0
+  let abortUpstream = (_reason: Error): void => {}
+  const exchange: Exchange = { stream: decision.route.stream, destroy: () => { abortUpstream(new Error('dockmoat is shutting down')); res.destroy() } }
+  ctx.active.add(exchange)
   res.on('close', () => {
-    if (!res.writableFinished) abort.abort()
+    if (!res.writableFinished) abortUpstream(new Error('the client went away'))
     ctx.active.delete(exchange)
     logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete: res.writableFinished, client })
   })
 
-  try {
-    const answer = await ctx.upstream.request({
-      path: decision.forward,
-      method: req.method as 'GET',
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection),
-      body: hasBody(req) ? req : null,
-      signal: abort.signal,
-    })
-    res.writeHead(answer.statusCode, clientResponseHeaders(answer.headers))
-    // Streams (events, logs -f) must show their headers before the first chunk arrives.
-    if (decision.route.stream) res.flushHeaders()
-    answer.body.on('data', (chunk: Buffer) => { bytes += chunk.length })
-    await pipeline(answer.body, res)
-  } catch (error) {
-    if (abort.signal.aborted) return
-    if (!res.headersSent) {
+  ctx.upstream.dispatch({
+    path: decision.forward,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection),
+    body: hasBody(req) ? req : null,
+  }, {
+    onRequestStart(controller) {
+      abortUpstream = (reason) => controller.abort(reason)
+    },
+    onResponseStart(controller, statusCode, headers) {
+      res.writeHead(statusCode, clientResponseHeaders(headers))
+      // Streams (events, logs -f) must show their headers before the first chunk arrives.
+      if (decision.route.stream) res.flushHeaders()
+      res.on('drain', () => controller.resume())
+    },
+    onResponseData(controller, chunk) {
+      bytes += chunk.length
+      if (!res.write(chunk)) controller.pause()
+    },
+    onResponseEnd() {
+      res.end()
+    },
+    onResponseError(_controller, error) {
+      if (res.destroyed) return
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
       const body = jsonBody(upstreamError(ctx.config, error))
       res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
       res.end(body)
-    } else {
-      res.destroy()
-    }
-  }
+    },
+  })
 }

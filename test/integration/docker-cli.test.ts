@@ -579,6 +579,8 @@ t.test('ALLOW_STOP=1 alone (POST=0, CONTAINERS=0)', async (t) => {
   refused(t, await via(p, ['kill', c]), ['ALLOW_RESTARTS'], 'POST /containers/{name}/kill')
   refused(t, await via(p, ['restart', c]), ['ALLOW_RESTARTS'], 'POST /containers/{name}/restart')
   t.equal(await status(c), 'running', 'kill and restart did nothing (direct)')
+  // Log lines are written asynchronously: let the refusals above land before counting.
+  await loggedRequests(p, 0, (l) => l.route === 'POST /containers/{name}/restart')
   const from = p.logs().length
   ok(t, await via(p, ['stop', '-t', '5', c]), 'docker stop')
   t.equal(await status(c), 'exited', 'stopped (direct)')

@@ -360,6 +360,9 @@ t.test('(h) refusals over raw HTTP', async (t) => {
 
   const allowed = await request(proxy, 'GET', '/v1.41/version')
   t.equal(allowed.status, 200, 'a granted route passes on the same proxy')
-  const logged = proxy.logs().filter((l) => l.msg === 'refused').map((l) => `${l.method} ${l.path}`)
+  // Log lines are written asynchronously: wait (bounded) for the four refusals to land.
+  const refusedLines = () => proxy.logs().filter((l) => l.msg === 'refused')
+  for (let waited = 0; refusedLines().length < 4 && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50))
+  const logged = refusedLines().map((l) => `${l.method} ${l.path}`)
   t.same(logged, ['GET /v1.41/containers/json', 'GET /foo', 'GET /%zz', `POST /v1.41/containers/create?name=${name}`], 'each refusal was logged')
 })
