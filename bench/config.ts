@@ -1,0 +1,48 @@
+// Run sizes. `full` is the run the README quotes; `quick` is the smoke check (< 3 min);
+// tests pass their own smaller config.
+
+export interface BenchConfig {
+  mode: string
+  socketPath: string
+  /** dockmoat's LOG_LEVEL during the run (default `info`: one log line per request, as users run it). */
+  logLevel: string
+  compare: { name: string; command: string }[]
+  ping: { rounds: number; warmupMs: number; durationMs: number; connections: number }
+  list: { rounds: number; containers: number; connections: number; warmupMs: number; durationMs: number }
+  archive: { rounds: number; downloadMiB: number; uploadMiB: number }
+  exec: { rounds: number; trueRuns: number; stdinMiB: number; stdinRuns: number; splitPauseMs: number; hangMs: number }
+  events: { rounds: number; watchers: number; holdMs: number; flushEvents: number; flushGapMs: number }
+  startup: { runs: number }
+  /** Quiet time before the idle and after-the-run RSS readings. */
+  settleMs: number
+}
+
+const base = {
+  socketPath: process.env.DOCKER_SOCKET || '/var/run/docker.sock',
+  logLevel: 'info',
+  compare: [],
+}
+
+export const FULL: BenchConfig = {
+  ...base,
+  mode: 'full',
+  ping: { rounds: 5, warmupMs: 500, durationMs: 3000, connections: 32 },
+  list: { rounds: 5, containers: 20, connections: 8, warmupMs: 500, durationMs: 3000 },
+  archive: { rounds: 5, downloadMiB: 512, uploadMiB: 256 },
+  exec: { rounds: 3, trueRuns: 20, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 20_000 },
+  events: { rounds: 3, watchers: 1000, holdMs: 20_000, flushEvents: 10, flushGapMs: 150 },
+  startup: { runs: 5 },
+  settleMs: 5000,
+}
+
+export const QUICK: BenchConfig = {
+  ...base,
+  mode: 'quick',
+  ping: { rounds: 3, warmupMs: 300, durationMs: 1000, connections: 32 },
+  list: { rounds: 3, containers: 20, connections: 8, warmupMs: 300, durationMs: 1000 },
+  archive: { rounds: 2, downloadMiB: 128, uploadMiB: 64 },
+  exec: { rounds: 2, trueRuns: 5, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 15_000 },
+  events: { rounds: 2, watchers: 200, holdMs: 3000, flushEvents: 6, flushGapMs: 120 },
+  startup: { runs: 3 },
+  settleMs: 2000,
+}

@@ -1,0 +1,75 @@
+// Containers the workloads need, made with the real docker CLI straight against dockerd
+// (never through a proxy), named uniquely, labelled with the run, and all removed at the end.
+import { cleanup, docker, testImage, uniqueName, DOCKER_DIRECT_HOST } from '../test/helpers/docker.ts'
+
+export const RUN_LABEL = 'org.dockmoat.bench'
+
+export interface Made {
+  name: string
+  id: string
+}
+
+export class Fixtures {
+  readonly runId: string
+  readonly names: string[] = []
+  image = ''
+
+  constructor(runId: string) {
+    this.runId = runId
+  }
+
+  async prepare(): Promise<void> {
+    this.image = await testImage()
+  }
+
+  private async make(verb: 'run' | 'create', prefix: string, command: string[], extra: string[] = []): Promise<Made> {
+    const name = uniqueName(`bench-${prefix}`)
+    this.names.push(name)
+    const args = verb === 'run' ? ['run', '-d'] : ['create']
+    const result = await docker([...args, '--name', name, '--label', `${RUN_LABEL}=${this.runId}`, '--network', 'none', ...extra, this.image, ...command], { host: DOCKER_DIRECT_HOST, timeoutMs: 60_000 })
+    if (result.code !== 0) throw new Error(`docker ${verb} ${name} failed (exit ${result.code}): ${result.stderr.trim()}`)
+    return { name, id: result.stdout.trim().split('\n').pop()!.trim() }
+  }
+
+  /** A running container that sleeps for an hour. */
+  running(prefix: string): Promise<Made> {
+    return this.make('run', prefix, ['sleep', '3600'])
+  }
+
+  /** A created (not started) container. */
+  created(prefix: string): Promise<Made> {
+    return this.make('create', prefix, ['sleep', '3600'])
+  }
+
+  /** Many running containers, a few at a time. */
+  async manyRunning(prefix: string, count: number, parallel = 4): Promise<Made[]> {
+    const made: Made[] = []
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        next++
+        made.push(await this.running(prefix))
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker))
+    return made
+  }
+
+  async exec(container: string, command: string[], timeoutMs = 120_000): Promise<string> {
+    const result = await docker(['exec', container, ...command], { host: DOCKER_DIRECT_HOST, timeoutMs })
+    if (result.code !== 0) throw new Error(`docker exec ${container} ${command.join(' ')} failed (exit ${result.code}): ${result.stderr.trim()}`)
+    return result.stdout
+  }
+
+  async remove(names: string[]): Promise<void> {
+    for (let i = 0; i < names.length; i += 20) await cleanup('container', names.slice(i, i + 20))
+  }
+
+  /** Removes every container this run made (and only those), also any the list missed. */
+  async removeAll(): Promise<void> {
+    await this.remove(this.names)
+    const left = await docker(['ps', '-aq', '--filter', `label=${RUN_LABEL}=${this.runId}`], { host: DOCKER_DIRECT_HOST, timeoutMs: 30_000 })
+    const ids = left.stdout.split('\n').map((s) => s.trim()).filter(Boolean)
+    if (ids.length > 0) await this.remove(ids)
+  }
+}

@@ -1,0 +1,124 @@
+// Keeps the benchmark from rotting: runs it, small, against the real dockerd and checks
+// that the report is complete and that the transfers it timed were verified. No timing
+// assertions: the numbers depend on the machine; only their presence and shape are checked.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { spawnSync } from 'node:child_process'
+import t from 'tap'
+import { runBench } from '../../bench/bench.ts'
+import { QUICK, type BenchConfig } from '../../bench/config.ts'
+import { METRICS } from '../../bench/model.ts'
+import { BUNDLE } from '../../bench/targets.ts'
+import { docker } from '../helpers/docker.ts'
+
+const SMALL: BenchConfig = {
+  ...QUICK,
+  mode: 'test',
+  ping: { rounds: 2, warmupMs: 100, durationMs: 300, connections: 32 },
+  list: { rounds: 2, containers: 4, connections: 8, warmupMs: 100, durationMs: 300 },
+  archive: { rounds: 1, downloadMiB: 8, uploadMiB: 4 },
+  exec: { rounds: 1, trueRuns: 2, stdinMiB: 2, stdinRuns: 1, splitPauseMs: 200, hangMs: 20_000 },
+  events: { rounds: 1, watchers: 25, holdMs: 500, flushEvents: 4, flushGapMs: 60 },
+  startup: { runs: 1 },
+  settleMs: 200,
+  // A second proxy that lacks the grants for exec and archive: its failures must be
+  // reported as failures, not crash the run or pass.
+  compare: [{
+    name: 'restricted',
+    command: `LISTEN_ADDRESS=127.0.0.1 LISTEN_PORT={port} PING=1 EVENTS=1 CONTAINERS=1 LOG_LEVEL=warn ${JSON.stringify(process.execPath)} ${JSON.stringify(BUNDLE)}`,
+  }],
+}
+
+t.test('node bench/run.ts --help answers without running anything', async (t) => {
+  const help = spawnSync(process.execPath, [path.join(import.meta.dirname, '../../bench/run.ts'), '--help'], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(help.status, 0, help.stderr)
+  t.match(help.stdout, /--quick/)
+  t.match(help.stdout, /--compare/)
+})
+
+t.test('a small bench run against the real dockerd gives a complete, verified report', async (t) => {
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockmoat-bench-test-'))
+  t.teardown(() => fs.rmSync(outDir, { recursive: true, force: true }))
+  const lines: string[] = []
+  const report = await runBench(SMALL, { outDir, log: (line) => lines.push(line) })
+
+  t.same(report.meta.targets.map((x) => x.name), ['direct', 'dockmoat', 'restricted'], 'direct, dockmoat and the compared proxy were measured')
+  t.equal(report.meta.mode, 'test')
+  t.type(report.meta.machine.cores, 'number')
+  t.match(report.meta.dockerd.apiVersion, /^1\.\d+$/)
+
+  const ids = report.metrics.map((m) => m.id)
+  t.same(ids, METRICS.map((m) => m.id), 'every metric of every workload is in the report, in order')
+  const metric = (id: string) => report.metrics.find((m) => m.id === id)!
+
+  // dockmoat has the grants: every metric has a value for it, and direct has every non-RSS one.
+  for (const m of report.metrics) {
+    t.not(m.values.dockmoat, null, `dockmoat has a value for ${m.id}`)
+    const proxyOnly = m.id.startsWith('rss_') || m.id.endsWith('_cpu') || m.id === 'startup_ms'
+    if (!proxyOnly) t.not(m.values.direct, null, `direct has a value for ${m.id}`)
+    if (m.rule.kind === 'ratio') t.type(m.ratio.dockmoat, 'number', `${m.id} has a dockmoat/direct ratio`)
+    if (m.rule.kind !== 'info') t.type(m.pass.dockmoat, 'boolean', `${m.id} is judged for dockmoat`)
+  }
+
+  // Byte counts were verified, not assumed.
+  const details = report.details as Record<string, Record<string, Record<string, unknown>[]>>
+  for (const target of ['direct', 'dockmoat']) {
+    for (const d of details.archiveDownload![target]!) {
+      t.equal(d.verified, true, `${target}: download verified`)
+      t.equal(d.fileBytes, SMALL.archive.downloadMiB * 1024 * 1024, `${target}: the tar holds the whole file`)
+    }
+    for (const d of details.archiveUpload![target]!) {
+      t.equal(d.verified, true, `${target}: upload verified`)
+      t.equal(d.fileBytes, SMALL.archive.uploadMiB * 1024 * 1024, `${target}: dockerd has the whole uploaded file`)
+    }
+    for (const d of details.execStdin![target]!) {
+      for (const run of d.runs as { bytesCounted: number; bytesSent: number }[]) {
+        t.equal(run.bytesCounted, run.bytesSent, `${target}: wc -c counted every byte sent`)
+      }
+    }
+    for (const d of details.execSplitBody![target]!) t.equal(d.ok, true, `${target}: exec start with a late body answered`)
+    for (const d of details.flush![target]!) t.equal(d.received, SMALL.events.flushEvents, `${target}: every flush-check event arrived`)
+    for (const d of details.events![target]!) {
+      t.type(d.within2s, 'number', `${target}: watcher count is a number`)
+      t.type(d.gotEvent, 'number')
+      t.equal(d.watchers, SMALL.events.watchers)
+      t.equal(d.connectFailures, 0, `${target}: every watcher connected`)
+    }
+  }
+  t.equal(metric('exec_stdin_exact').values.dockmoat?.median, SMALL.exec.stdinRuns)
+  t.equal(metric('events_received').expected, SMALL.events.watchers)
+  for (const id of ['events_received', 'events_p50', 'rss_events_holding', 'rss_idle', 'rss_after_run', 'startup_ms']) {
+    t.type(metric(id).values.dockmoat?.median, 'number', `${id} is a number`)
+  }
+
+  // The restricted proxy refuses exec and archive: reported as failed, never as passed.
+  for (const id of ['download_mibs', 'upload_mibs', 'exec_true_ok', 'exec_split_body', 'exec_stdin_exact']) {
+    t.equal(metric(id).pass.restricted, false, `restricted proxy fails ${id}`)
+  }
+  t.type(metric('ping_p50').ratio.restricted, 'number', 'restricted proxy still measured where it is allowed')
+
+  // Outputs.
+  const written = JSON.parse(fs.readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as typeof report
+  t.same(written.metrics.map((m) => m.id), ids, 'latest.json holds the same report')
+  const markdown = fs.readFileSync(path.join(outDir, 'latest.md'), 'utf8')
+  t.match(markdown, /^\| workload \| direct \| dockmoat \| dockmoat\/direct \| restricted \| restricted\/direct \| target \|/)
+  for (const m of report.metrics) t.ok(markdown.includes(`| ${m.label} |`), `the table has a row for ${m.id}`)
+  t.match(markdown, /Load generator .* of one core/)
+  t.match(markdown, /Machine: /)
+  const svg = fs.readFileSync(path.join(outDir, 'ratios.svg'), 'utf8')
+  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  t.match(svg, /<\/svg>\n$/)
+  t.equal(svg.match(/<text /g)!.length > report.metrics.filter((m) => m.chart).length, true, 'the chart labels every charted metric')
+  t.notMatch(svg, /NaN|undefined/, 'no broken numbers in the chart')
+  t.notMatch(markdown, /NaN|undefined/, 'no broken numbers in the table')
+
+  // Everything the run made is gone: containers, proxies.
+  const left = await docker(['ps', '-aq', '--filter', `label=org.dockmoat.bench=${report.meta.runId}`])
+  t.equal(left.stdout.trim(), '', 'no container of the run is left')
+  for (const target of report.meta.targets) {
+    if (target.pid === null) continue
+    t.notOk(fs.existsSync(`/proc/${target.pid}`) && !fs.readFileSync(`/proc/${target.pid}/stat`, 'utf8').includes(') Z '), `${target.name} (pid ${target.pid}) was stopped`)
+  }
+  t.ok(lines.length > 10, 'progress was logged')
+})
