@@ -1,7 +1,8 @@
 // dockmoat [serve] | check METHOD PATH | healthcheck
 import fs from 'node:fs'
 import http from 'node:http'
-import { pino } from 'pino'
+import type { Logger } from 'pino'
+import { createLogger } from './log.ts'
 import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'
 import { decide } from './policy.ts'
 import { createProxy, HEALTH_PATH } from './proxy.ts'
@@ -54,9 +55,7 @@ function healthcheck(): void {
 
 async function serve(): Promise<void> {
   const config = loadConfig()
-  // Asynchronous writes keep the log's syscall off the request path (lines written while
-  // a write is in flight go out together); pino flushes what is left on exit.
-  const log = pino({ name: 'dockmoat', level: config.logLevel }, pino.destination({ dest: 1, sync: false }))
+  const log = createLogger(config.logLevel)
   for (const { name, suggestion } of misspeltVariables(process.env)) {
     log.warn(`${name} is not a dockmoat variable and is ignored; did you mean ${suggestion}?`)
   }
@@ -83,7 +82,7 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-async function listen(server: http.Server, config: Config, log: pino.Logger): Promise<Record<string, unknown>> {
+async function listen(server: http.Server, config: Config, log: Logger): Promise<Record<string, unknown>> {
   const bind = (options: { port?: number; host?: string; path?: string }): Promise<void> =>
     new Promise((resolve, reject) => {
       server.once('error', reject)
@@ -111,7 +110,7 @@ async function listen(server: http.Server, config: Config, log: pino.Logger): Pr
 }
 
 /** Says at startup, in words, why the socket cannot be used (the usual EACCES). */
-function probeSocket(config: Config, log: pino.Logger): void {
+function probeSocket(config: Config, log: Logger): void {
   fs.access(config.socketPath, fs.constants.R_OK | fs.constants.W_OK, (error) => {
     if (error === null) return
     if (error.code === 'EACCES') {

@@ -13,7 +13,7 @@ export type Decision =
 
 /** `/containers/{name:.*}/json` is shown as `/containers/{name}/json`. */
 export function displayTemplate(route: Route): string {
-  return `${route.method === '*' ? 'ANY' : route.method} ${route.template.replace(/\{([^}:]+):[^}]*\}/g, '{$1}')}`
+  return route.display
 }
 
 /** Each inner list is one way to be allowed: every variable in it must be on. */

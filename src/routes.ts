@@ -168,6 +168,8 @@ const ROWS: readonly Row[] = [
 export interface Route {
   method: string
   template: string
+  /** How messages and logs show it: `POST /containers/{name}/stop`. */
+  display: string
   section: Section | 'NEVER'
   /** Grants needed on top of the section (all of them). */
   extras: ExtraGrant[]
@@ -192,6 +194,7 @@ function compile([method, template, section, words = '']: Row): Route {
   return {
     method,
     template,
+    display: `${method === '*' ? 'ANY' : method} ${template.replace(/\{([^}:]+):[^}]*\}/g, '{$1}')}`,
     section,
     extras: list.filter((w) => KIND_OF.get(w) === 'extra') as ExtraGrant[],
     actions: list.filter((w) => KIND_OF.get(w) === 'action') as ActionGrant[],
