@@ -56,6 +56,9 @@ export function createProxy(config: Config, log: Logger) {
       void health(ctx, res)
       return
     }
+    // Node stops parsing a connection after a request that asked for an upgrade, even
+    // when it was not honoured: close it after this answer rather than leave it hanging.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false
     const decision = decisionFor(ctx, req)
     if (!decision.allow) {
       refuse(ctx, req, res, decision)

@@ -21,12 +21,10 @@ export function deriveTarget(raw: string): Target {
     const question = rest.indexOf('?')
     const beforeQuery = question === -1 ? rest : rest.slice(0, question)
     if (beforeQuery.startsWith('//')) {
+      // The authority is dropped: dockmoat forwards only the path it classified, so the
+      // host needs no judging (Go accepts far more there than RFC 3986 does).
       const slash = beforeQuery.indexOf('/', 2)
-      const authority = slash === -1 ? beforeQuery.slice(2) : beforeQuery.slice(2, slash)
-      if (!/^[A-Za-z0-9._~!$&'()*+,;=:@[\]-]*$/.test(authority)) {
-        return { ok: false, problem: 'the host of the absolute URL is not valid' }
-      }
-      rest = rest.slice(2 + authority.length)
+      rest = rest.slice(slash === -1 ? beforeQuery.length : slash)
     }
     if (!rest.startsWith('/')) return { ok: false, problem: 'the absolute URL has no path (dockerd would only redirect it)' }
   }
