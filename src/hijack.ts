@@ -67,7 +67,7 @@ export function hijack(ctx: Context, req: IncomingMessage, client: Duplex, head:
         client.end()
       },
       onResponseError(_controller, err) {
-        ctx.log.debug({ err }, "upstream error on hijack")
+        ctx.log.debug({ err }, 'upstream error on a hijack route')
         if (status === 0) {
           status = 502
           writeRawJson(client, 502, upstreamError(ctx.config, err))
