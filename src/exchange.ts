@@ -4,7 +4,7 @@ import http, { type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'
-import { displayTemplate, type Decision } from './policy.ts'
+import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
 
@@ -50,7 +50,7 @@ export function logExchange(ctx: Context, req: IncomingMessage, decision: Decisi
   const line = {
     method: req.method,
     path: req.url,
-    route: decision.route ? displayTemplate(decision.route) : null,
+    route: decision.route?.display ?? null,
     decision: decision.allow ? 'allow' : 'deny',
     ...fields,
   }

@@ -11,11 +11,6 @@ export type Decision =
   | { allow: true; route: Route; forward: string; reason: string }
   | { allow: false; status: 400 | 403; route?: Route; reason: string }
 
-/** `/containers/{name:.*}/json` is shown as `/containers/{name}/json`. */
-export function displayTemplate(route: Route): string {
-  return route.display
-}
-
 /** Each inner list is one way to be allowed: every variable in it must be on. */
 export function alternatives(route: Route): Toggle[][] {
   if (route.section === 'NEVER') return []
@@ -37,7 +32,7 @@ export function decide(method: string, rawTarget: string, grants: Grants): Decis
   }
 
   const route = match.route
-  const shown = displayTemplate(route)
+  const shown = route.display
   if (route.section === 'NEVER') {
     const why = route.method === 'OPTIONS'
       ? 'OPTIONS does nothing in dockerd and is never forwarded'

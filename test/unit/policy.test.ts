@@ -1,7 +1,7 @@
 // The decision: dockerd's route table crossed with the grants, then hand-written cases
 // that do not read the table, so that a mistake in the table shows up here.
 import t from 'tap'
-import { alternatives, decide, displayTemplate, type Decision, type Grants } from '../../src/policy.ts'
+import { alternatives, decide, type Decision, type Grants } from '../../src/policy.ts'
 import { ROUTES, type Route } from '../../src/routes.ts'
 import { TOGGLES, parseConfig, type Toggle } from '../../src/settings.ts'
 
@@ -26,7 +26,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CO
 const show = (grants: Grants): string => NAMES.filter((n) => grants[n]).join('+') || 'no grants'
 
 /** The template of the route the decision ran, as shown to users, or undefined. */
-const shownRoute = (d: Decision): string | undefined => (d.route === undefined ? undefined : displayTemplate(d.route))
+const shownRoute = (d: Decision): string | undefined => (d.route === undefined ? undefined : d.route.display)
 
 /**
  * Asserts the decision for one request. `template` is dockerd's route as displayed
@@ -59,13 +59,13 @@ function samples(template: string): string[] {
 t.test('the table is not empty and holds the routes the hand-written cases use', async (t) => {
   t.ok(ROUTES.length > 100, `${ROUTES.length} routes`)
   for (const shown of ['GET /containers/json', 'POST /containers/{name}/start', 'HEAD /_ping', 'HEAD /containers/{name}/archive', 'ANY /debug/vars', 'OPTIONS /{anyroute}']) {
-    t.ok(ROUTES.some((r) => displayTemplate(r) === shown), `has ${shown}`)
+    t.ok(ROUTES.some((r) => r.display === shown), `has ${shown}`)
   }
 })
 
 t.test('every route × grants', async (t) => {
   for (const route of ROUTES) {
-    const shown = displayTemplate(route)
+    const shown = route.display
     // OPTIONS on a debug path runs dockerd's OPTIONS route, registered before the debug ones
     const methods = route.method === '*' ? METHODS.filter((m) => m !== 'OPTIONS') : [route.method]
     for (const sample of samples(route.template)) {
@@ -134,7 +134,7 @@ t.test('writes need POST=1 unless an action grant allows them', async (t) => {
   const allButPost = allBut('POST')
   for (const route of ROUTES) {
     if (route.section === 'NEVER') continue
-    const shown = displayTemplate(route)
+    const shown = route.display
     const target = samples(route.template)[0]!
     const isWrite = !['GET', 'HEAD'].includes(route.method) || shown === 'GET /containers/{name}/attach/ws'
     const d = decide(route.method, target, allButPost)
