@@ -93,10 +93,15 @@ export function createProxy(config: Config, log: Logger) {
   return { server, shutdown, ctx }
 }
 
-function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: false }): void {
-  const body = jsonBody(decision.reason)
-  res.writeHead(decision.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+/** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */
+function sendJson(res: ServerResponse, status: number, message: string): void {
+  const body = jsonBody(message)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
+}
+
+function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: false }): void {
+  sendJson(res, decision.status, decision.reason)
   logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
 }
 
@@ -104,12 +109,10 @@ async function health(ctx: Context, res: ServerResponse): Promise<void> {
   try {
     const answer = await ctx.upstream.request({ path: '/_ping', method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 })
     const text = await answer.body.text()
-    const ok = answer.statusCode === 200
-    res.writeHead(ok ? 200 : 502, { 'content-type': 'application/json' })
-    res.end(jsonBody(ok ? 'ok' : `dockerd answered /_ping with ${answer.statusCode}: ${text}`))
+    if (answer.statusCode === 200) sendJson(res, 200, 'ok')
+    else sendJson(res, 502, `dockerd answered /_ping with ${answer.statusCode}: ${text}`)
   } catch (error) {
-    res.writeHead(502, { 'content-type': 'application/json' })
-    res.end(jsonBody(upstreamError(ctx.config, error)))
+    sendJson(res, 502, upstreamError(ctx.config, error))
   }
 }
 
@@ -160,9 +163,7 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
         res.destroy()
         return
       }
-      const body = jsonBody(upstreamError(ctx.config, error))
-      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-      res.end(body)
+      sendJson(res, 502, upstreamError(ctx.config, error))
     },
   })
 }
