@@ -1,6 +1,6 @@
 // dockmoat [serve] | check METHOD PATH | healthcheck
 import fs from 'node:fs'
-import http from 'node:http'
+import http from './node-http.ts'
 import type { Logger } from 'pino'
 import { createLogger } from './log.ts'
 import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'

@@ -1,6 +1,7 @@
 // What the plain and the hijack paths share: the context, the bookkeeping of open
 // exchanges (for shutdown), hand-written error answers and the per-request log line.
-import http, { type IncomingMessage } from 'node:http'
+import http from './node-http.ts'
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'

@@ -1,5 +1,6 @@
 // The request path: accept, classify, decide, forward, log.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import http from './node-http.ts'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
