@@ -34,7 +34,10 @@ STOPSIGNAL SIGTERM
 # No shell in the image: exec form, through the image's own node.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
   CMD ["/nodejs/bin/node", "/app/dockmoat.mjs", "healthcheck"]
-ENTRYPOINT ["/nodejs/bin/node", "/app/dockmoat.mjs"]
+# A young generation of at most 2 MiB per semi-space: V8 sizes it from the host's memory
+# (16 MiB on a 24 GiB machine), and a proxy's garbage is all short-lived, so the default
+# only holds memory. Measured: RSS after 8 s of /_ping load 240 -> 135 MiB, same CPU.
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=2", "/app/dockmoat.mjs"]
 
 ARG VERSION=dev
 ARG REVISION=unknown

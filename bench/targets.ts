@@ -13,6 +13,15 @@ import { listeningPid } from './proc.ts'
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url))
 export const BUNDLE = path.join(REPO, 'dist', 'dockmoat.js')
+/** The node flags the image's ENTRYPOINT gives dockmoat: the bench runs it the same way. */
+export const NODE_FLAGS = entrypointNodeFlags(fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8'))
+
+export function entrypointNodeFlags(dockerfile: string): string[] {
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)
+  if (entrypoint === null) throw new Error('the Dockerfile has no exec-form ENTRYPOINT')
+  const argv = JSON.parse(entrypoint[1]!) as string[]
+  return argv.slice(1, -1)
+}
 
 export interface Target {
   /** `direct`, `dockmoat`, or the label of a compared proxy. */
@@ -157,7 +166,7 @@ export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
   }
   const endpoint: Endpoint = { kind: 'tcp', host: '127.0.0.1', port }
   const spawnedAt = performance.now()
-  const started = launch(process.execPath, [BUNDLE], env, logFile, false)
+  const started = launch(process.execPath, [...NODE_FLAGS, BUNDLE], env, logFile, false)
   let startupMs: number
   try {
     startupMs = await waitReady(endpoint, started, spawnedAt, 15_000, logFile)
@@ -171,7 +180,7 @@ export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
     kind: 'dockmoat',
     endpoint,
     pid: started.child.pid!,
-    command: `LOG_LEVEL=${options.logLevel} ${grants} LISTEN_ADDRESS=127.0.0.1 LISTEN_PORT=${port} node dist/dockmoat.js`,
+    command: `LOG_LEVEL=${options.logLevel} ${grants} LISTEN_ADDRESS=127.0.0.1 LISTEN_PORT=${port} node ${NODE_FLAGS.join(' ')} dist/dockmoat.js`,
     startupMs,
     logFile,
     stop: () => stopStarted(started),
