@@ -5,7 +5,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 // `upgrade` and `connection` are re-created by the hijack path where dockerd needs them.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect', 'http2-settings'])
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+const NONE: ReadonlySet<string> = new Set()
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NONE
   const joined = Array.isArray(value) ? value.join(',') : (value ?? '')
   return new Set(joined.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean))
 }

@@ -236,11 +236,25 @@ export type Match =
 
 /** The route dockerd would run for this method and (decoded, clean) path. */
 export function matchRoute(method: string, path: string): Match {
-  const methods: string[] = []
-  for (const route of ROUTES) {
-    if (!route.pattern.test(path)) continue
-    if (route.method === method || route.method === '*') return { kind: 'route', route }
-    if (route.method !== 'OPTIONS') methods.push(route.method)
+  for (const route of routesFor(method)) {
+    if (route.pattern.test(path)) return { kind: 'route', route }
   }
-  return methods.length > 0 ? { kind: 'method', methods: [...new Set(methods)] } : { kind: 'none' }
+  const methods = new Set<string>()
+  for (const route of ROUTES) {
+    if (route.method !== 'OPTIONS' && route.pattern.test(path)) methods.add(route.method)
+  }
+  return methods.size > 0 ? { kind: 'method', methods: [...methods] } : { kind: 'none' }
+}
+
+// The routes one method can run, in registration order (`*` routes included): dockerd
+// runs the first whose path matches, so a request tests only these. Node's parser admits
+// only known methods; the cap keeps the cache bounded all the same.
+const routesByMethod = new Map<string, readonly Route[]>()
+function routesFor(method: string): readonly Route[] {
+  let routes = routesByMethod.get(method)
+  if (routes === undefined) {
+    routes = ROUTES.filter((route) => route.method === method || route.method === '*')
+    if (routesByMethod.size < 64) routesByMethod.set(method, routes)
+  }
+  return routes
 }
