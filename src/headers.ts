@@ -29,9 +29,9 @@ export function upstreamRequestHeaders(rawHeaders: string[], connection: string 
 export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming = true): IncomingHttpHeaders {
   const named = connectionTokens(headers.connection)
   const out: IncomingHttpHeaders = {}
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
     if (HOP_BY_HOP.has(name) || named.has(name) || (!keepFraming && name === 'content-length')) continue
-    out[name] = value
+    out[name] = headers[name]
   }
   return out
 }
