@@ -22,7 +22,7 @@ t.test('the image: non-root, exec-form healthcheck and entrypoint, labels, one f
   }
   t.equal(info.Config.User, '65532:65532', 'runs as nonroot')
   t.same(Object.keys(info.Config.ExposedPorts), ['2375/tcp'])
-  t.same(info.Config.Entrypoint, ['/nodejs/bin/node', '--max-semi-space-size=2', '/app/dockmoat.mjs'], 'exec-form entrypoint through the image\'s node')
+  t.same(info.Config.Entrypoint, ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.mjs'], 'exec-form entrypoint through the image\'s node')
   t.same(info.Config.Healthcheck.Test, ['CMD', '/nodejs/bin/node', '/app/dockmoat.mjs', 'healthcheck'], 'exec-form healthcheck, no shell')
   t.equal(info.Config.StopSignal, 'SIGTERM')
   const version = (JSON.parse(fs.readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version
