@@ -23,8 +23,10 @@ const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--compare "<command
   --out DIR        where latest.json, latest.md and ratios.svg go (default bench/results)
   --log-level      dockmoat's LOG_LEVEL during the run (default info, as users run it)
   --render FILE    only rewrite latest.md and ratios.svg (in --out) from a saved latest.json
-  --floor          also measure bench/relay.mjs, a bare TCP-to-unix-socket byte relay in Node:
-                   the cost of the extra hop alone, the floor for any TCP-listening Node proxy`
+  --floor          also measure two floors: bench/relay.mjs, a bare TCP-to-unix-socket byte relay
+                   in Node (the extra hop alone, the floor for any TCP-listening Node proxy), and
+                   bench/http-relay.mjs, node:http + an undici Pool with no policy and no logs
+                   (the floor for a proxy on dockmoat's stack)`
 
 const { values } = parseArgs({
   options: {
@@ -64,7 +66,10 @@ const compare = (values.compare ?? []).map((command, i) => {
   const name = names[i] ?? command.trim().split(/\s+/).find((word) => !word.includes('=')) ?? `compare${i + 1}`
   return { name: path.basename(name), command }
 })
-if (values.floor) compare.push({ name: 'node-tcp-relay', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(REPO, 'bench', 'relay.mjs'))} {port} ${JSON.stringify(process.env.DOCKER_SOCKET || '/var/run/docker.sock')}` })
+if (values.floor) {
+  const floor = (file: string) => `${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(REPO, 'bench', file))} {port} ${JSON.stringify(process.env.DOCKER_SOCKET || '/var/run/docker.sock')}`
+  compare.push({ name: 'node-tcp-relay', command: floor('relay.mjs') }, { name: 'node-http-undici', command: floor('http-relay.mjs') })
+}
 const base = values.quick ? QUICK : FULL
 const config: BenchConfig = { ...base, compare, logLevel: values['log-level'] ?? base.logLevel }
 
