@@ -14,14 +14,9 @@ import { hijack } from './hijack.ts'
 export const HEALTH_PATH = '/_dockmoat/health'
 
 // Decided once per request: shouldUpgradeCallback and the handler both need it.
-const decisions = new WeakMap<IncomingMessage, Decision>()
-function decisionFor(ctx: Context, req: IncomingMessage): Decision {
-  let decision = decisions.get(req)
-  if (decision === undefined) {
-    decision = decide(req.method ?? '', req.url ?? '', ctx.config.grants)
-    decisions.set(req, decision)
-  }
-  return decision
+const DECISION = Symbol('dockmoat.decision')
+function decisionFor(ctx: Context, req: IncomingMessage & { [DECISION]?: Decision }): Decision {
+  return (req[DECISION] ??= decide(req.method ?? '', req.url ?? '', ctx.config.grants))
 }
 
 export function createProxy(config: Config, log: Logger) {
