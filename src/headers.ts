@@ -9,7 +9,7 @@ const NONE: ReadonlySet<string> = new Set()
 
 function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
   if (value === undefined) return NONE
-  const joined = Array.isArray(value) ? value.join(',') : (value ?? '')
+  const joined = Array.isArray(value) ? value.join(',') : value
   return new Set(joined.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean))
 }
 

@@ -48,8 +48,7 @@ export function decide(method: string, rawTarget: string, grants: Grants): Decis
 interface Verdict { allow: boolean; reason: string }
 
 // What a route needs depends only on the route and the grants, which are fixed for a
-// run: worked out once per route, not on every request (it was a fifth of dockmoat's
-// own allocation per request).
+// run: worked out once per route, not as garbage on every request.
 const verdicts = new WeakMap<Grants, Map<Route, Verdict>>()
 function verdictFor(route: Route, grants: Grants): Verdict {
   let known = verdicts.get(grants)
