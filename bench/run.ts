@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util'
 import { pendingCleanups, runBench, writeReport } from './bench.ts'
 import { FULL, QUICK, type BenchConfig } from './config.ts'
 import { renderMarkdown, type Report } from './report.ts'
-import { BUNDLE, NODE_FLAGS, REPO } from './targets.ts'
+import { BUNDLE, floorCompares, REPO } from './targets.ts'
 
 const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--compare "<command with {port}>"] [--compare-name NAME] [--out DIR] [--log-level LEVEL] [--render FILE]
 
@@ -66,12 +66,7 @@ const compare = (values.compare ?? []).map((command, i) => {
   const name = names[i] ?? command.trim().split(/\s+/).find((word) => !word.includes('=')) ?? `compare${i + 1}`
   return { name: path.basename(name), command }
 })
-if (values.floor) {
-  const floor = (file: string, flags: string[]) => [process.execPath, ...flags, path.join(REPO, 'bench', file)].map((word) => JSON.stringify(word)).join(' ') +
-    ` {port} ${JSON.stringify(process.env.DOCKER_SOCKET || '/var/run/docker.sock')}`
-  // The HTTP floor gets dockmoat's node flags, so that only dockmoat's own code differs.
-  compare.push({ name: 'node-tcp-relay', command: floor('relay.mjs', []) }, { name: 'node-http-undici', command: floor('http-relay.mjs', NODE_FLAGS) })
-}
+if (values.floor) compare.push(...floorCompares(process.env.DOCKER_SOCKET || '/var/run/docker.sock'))
 const base = values.quick ? QUICK : FULL
 const config: BenchConfig = { ...base, compare, logLevel: values['log-level'] ?? base.logLevel }
 

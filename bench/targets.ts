@@ -23,6 +23,19 @@ export function entrypointNodeFlags(dockerfile: string): string[] {
   return argv.slice(1, -1)
 }
 
+/**
+ * `--floor`: the byte relay (the extra hop alone) and node:http + undici with no policy
+ * and no logs (dockmoat's stack alone, with dockmoat's node flags), as compared proxies.
+ */
+export function floorCompares(socketPath: string): { name: string; command: string }[] {
+  const command = (file: string, flags: string[]) =>
+    [process.execPath, ...flags, path.join(REPO, 'bench', file)].map((word) => JSON.stringify(word)).join(' ') + ` {port} ${JSON.stringify(socketPath)}`
+  return [
+    { name: 'node-tcp-relay', command: command('relay.mjs', []) },
+    { name: 'node-http-undici', command: command('http-relay.mjs', NODE_FLAGS) },
+  ]
+}
+
 export interface Target {
   /** `direct`, `dockmoat`, or the label of a compared proxy. */
   name: string

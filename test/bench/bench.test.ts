@@ -9,7 +9,7 @@ import t from 'tap'
 import { runBench } from '../../bench/bench.ts'
 import { QUICK, type BenchConfig } from '../../bench/config.ts'
 import { METRICS } from '../../bench/model.ts'
-import { BUNDLE } from '../../bench/targets.ts'
+import { BUNDLE, floorCompares } from '../../bench/targets.ts'
 import { docker } from '../helpers/docker.ts'
 
 const SMALL: BenchConfig = {
@@ -23,11 +23,12 @@ const SMALL: BenchConfig = {
   startup: { runs: 1 },
   settleMs: 200,
   // A second proxy that lacks the grants for exec and archive: its failures must be
-  // reported as failures, not crash the run or pass.
+  // reported as failures, not crash the run or pass. And the HTTP floor of `--floor`,
+  // which must carry every workload as dockmoat does.
   compare: [{
     name: 'restricted',
     command: `LISTEN_ADDRESS=127.0.0.1 LISTEN_PORT={port} PING=1 EVENTS=1 CONTAINERS=1 LOG_LEVEL=warn ${JSON.stringify(process.execPath)} ${JSON.stringify(BUNDLE)}`,
-  }],
+  }, floorCompares(QUICK.socketPath).find((floor) => floor.name === 'node-http-undici')!],
 }
 
 t.test('node bench/run.ts --help answers without running anything', async (t) => {
@@ -43,7 +44,7 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   const lines: string[] = []
   const report = await runBench(SMALL, { outDir, log: (line) => lines.push(line) })
 
-  t.same(report.meta.targets.map((x) => x.name), ['direct', 'dockmoat', 'restricted'], 'direct, dockmoat and the compared proxy were measured')
+  t.same(report.meta.targets.map((x) => x.name), ['direct', 'dockmoat', 'restricted', 'node-http-undici'], 'direct, dockmoat and the compared proxies were measured')
   t.equal(report.meta.mode, 'test')
   t.type(report.meta.machine.cores, 'number')
   t.match(report.meta.dockerd.apiVersion, /^1\.\d+$/)
@@ -52,9 +53,11 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   t.same(ids, METRICS.map((m) => m.id), 'every metric of every workload is in the report, in order')
   const metric = (id: string) => report.metrics.find((m) => m.id === id)!
 
-  // dockmoat has the grants: every metric has a value for it, and direct has every non-RSS one.
+  // dockmoat and the floor forward everything: every metric has a value for them, and
+  // direct has every non-RSS one.
   for (const m of report.metrics) {
     t.not(m.values.dockmoat, null, `dockmoat has a value for ${m.id}`)
+    t.not(m.values['node-http-undici'], null, `the HTTP floor has a value for ${m.id}`)
     const proxyOnly = m.id.startsWith('rss_') || m.id.endsWith('_cpu') || m.id === 'startup_ms'
     if (!proxyOnly) t.not(m.values.direct, null, `direct has a value for ${m.id}`)
     if (m.rule.kind === 'ratio') t.type(m.ratio.dockmoat, 'number', `${m.id} has a dockmoat/direct ratio`)
@@ -63,7 +66,7 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
 
   // Byte counts were verified, not assumed.
   const details = report.details as Record<string, Record<string, Record<string, unknown>[]>>
-  for (const target of ['direct', 'dockmoat']) {
+  for (const target of ['direct', 'dockmoat', 'node-http-undici']) {
     for (const d of details.archiveDownload![target]!) {
       t.equal(d.verified, true, `${target}: download verified`)
       t.equal(d.fileBytes, SMALL.archive.downloadMiB * 1024 * 1024, `${target}: the tar holds the whole file`)
@@ -102,7 +105,7 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   const written = JSON.parse(fs.readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as typeof report
   t.same(written.metrics.map((m) => m.id), ids, 'latest.json holds the same report')
   const markdown = fs.readFileSync(path.join(outDir, 'latest.md'), 'utf8')
-  t.match(markdown, /^\| workload \| direct \| dockmoat \| dockmoat\/direct \| restricted \| restricted\/direct \| target \|/)
+  t.match(markdown, /^\| workload \| direct \| dockmoat \| dockmoat\/direct \| restricted \| restricted\/direct \| node-http-undici \| node-http-undici\/direct \| target \|/)
   for (const m of report.metrics) t.ok(markdown.includes(`| ${m.label} |`), `the table has a row for ${m.id}`)
   t.match(markdown, /Load generator .* of one core/)
   t.match(markdown, /Machine: /)

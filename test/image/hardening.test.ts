@@ -70,7 +70,7 @@ t.test('runs as 65532 with the socket group, --read-only, --cap-drop ALL, no-new
   t.ok(me.groups.includes(gid), `supplementary group ${gid} (the socket's)`)
   t.equal(me.capEff, '0000000000000000', 'no capabilities')
   t.equal(me.noNewPrivs, '1')
-  t.same(me.cmd, ['/nodejs/bin/node', '/app/dockmoat.mjs'], 'node is PID 1: it gets SIGTERM itself')
+  t.same(me.cmd, ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.mjs'], 'node is PID 1: it gets SIGTERM itself')
 
   const ps = await docker(['ps', '--format', '{{.Names}}'], { host: proxy.host })
   t.equal(ps.code, 0, show(ps))
