@@ -17,6 +17,7 @@ const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--compare "<command
   --quick          the smoke run (< 3 min); default is the full run (< 20 min)
   --compare CMD    also measure another proxy: CMD is run with sh -c, {port} replaced by a free
                    TCP port it must listen on at 127.0.0.1, forwarding to /var/run/docker.sock.
+                   Like dockmoat, it gets only PATH and HOME from the environment: set the rest in CMD.
                    Repeatable. Example:
                    --compare "haproxy -f /etc/dockmoat-bench/haproxy.cfg -db" (the cfg binding 127.0.0.1:{port})
   --compare-name   a label for the --compare at the same position (default: the command's first word)

@@ -94,6 +94,16 @@ export function rawPing(endpoint: Endpoint, timeoutMs = 2000): Promise<number> {
   })
 }
 
+/**
+ * Every proxy starts with only PATH and HOME from the bench's environment (anything else
+ * goes in its command), so that none measures differently for what the shell happened to
+ * export: NODE_EXTRA_CA_CERTS alone makes a Node process load the CA bundle at startup,
+ * +9 MiB resident.
+ */
+function baseEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' }
+}
+
 interface Started {
   child: ChildProcess
   group: boolean
@@ -169,8 +179,7 @@ export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
   const name = options.name ?? 'dockmoat'
   const logFile = path.join(options.logDir, `${name}-${port}.log`)
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '/',
+    ...baseEnv(),
     LISTEN_ADDRESS: '127.0.0.1',
     LISTEN_PORT: String(port),
     SOCKET_PATH: options.socketPath,
@@ -215,7 +224,7 @@ export async function startCompare(options: CompareOptions): Promise<Target> {
   const endpoint: Endpoint = { kind: 'tcp', host: '127.0.0.1', port }
   const spawnedAt = performance.now()
   // A process group of its own, so that stopping it ends the shell and all it started.
-  const started = launch('sh', ['-c', command], { ...process.env }, logFile, true)
+  const started = launch('sh', ['-c', command], baseEnv(), logFile, true)
   let startupMs: number
   try {
     startupMs = await waitReady(endpoint, started, spawnedAt, 30_000, logFile)
