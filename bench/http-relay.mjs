@@ -2,28 +2,23 @@
 // to dockerd's socket behind, and nothing else (no policy, no logs, the least header
 // handling undici accepts). What dockmoat costs beyond this is its own code; what this
 // costs beyond bench/relay.mjs is the stack's. Hijacked requests (exec, attach) become
-// byte relays, as in dockmoat. Plain JavaScript, like relay.mjs.
+// byte relays, as in dockmoat.
 //
 //   node bench/http-relay.mjs PORT [SOCKET_PATH]
 import { createRequire } from 'node:module'
-import net from 'node:net'
+import { floorArgs, serveFloor, splice } from './floor.mjs'
 
 const require = createRequire(import.meta.url)
 const http = require('node:http') // loaded as dockmoat loads it (src/node-http.ts)
 const { Pool } = require('undici')
 
-const port = Number(process.argv[2])
-const socketPath = process.argv[3] ?? '/var/run/docker.sock'
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: node bench/http-relay.mjs PORT [SOCKET_PATH]\n')
-  process.exit(2)
-}
+const args = floorArgs('http-relay.mjs')
 
 // undici refuses these in a request; Node re-frames the response itself.
 const REQUEST_SKIP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect'])
 const RESPONSE_SKIP = new Set(['connection', 'keep-alive', 'transfer-encoding'])
 
-const upstream = new Pool('http://docker', { socketPath, headersTimeout: 0, bodyTimeout: 0 })
+const upstream = new Pool('http://docker', { socketPath: args.socketPath, headersTimeout: 0, bodyTimeout: 0 })
 
 const server = http.createServer({ noDelay: true, requestTimeout: 0 }, (req, res) => {
   const headers = []
@@ -49,20 +44,12 @@ const server = http.createServer({ noDelay: true, requestTimeout: 0 }, (req, res
 })
 
 server.on('upgrade', (req, client, head) => {
-  const dockerd = net.connect({ path: socketPath, allowHalfOpen: true })
   let text = `${req.method} ${req.url} HTTP/1.1\r\n`
   for (let i = 0; i < req.rawHeaders.length; i += 2) text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
+  // Written at once, so they precede whatever the client sends next (piped data comes later).
+  const dockerd = splice(client, args.socketPath)
   dockerd.write(text + '\r\n')
   if (head.length > 0) dockerd.write(head)
-  client.pipe(dockerd)
-  dockerd.pipe(client)
-  const destroy = () => { client.destroy(); dockerd.destroy() }
-  client.on('error', destroy)
-  dockerd.on('error', destroy)
-  client.on('close', () => dockerd.destroy())
-  dockerd.on('close', () => { if (!client.writableEnded) client.end() })
 })
 
-server.listen(port, '127.0.0.1', () => process.stdout.write(`http relay listening on 127.0.0.1:${port} -> ${socketPath}\n`))
-process.on('SIGTERM', () => process.exit(0))
-process.on('SIGINT', () => process.exit(0))
+serveFloor(server, 'http relay', args)
