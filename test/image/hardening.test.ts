@@ -6,6 +6,9 @@ import t from 'tap'
 import { DOCKER_SOCKET, cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
 import { REPO, RUNTIME_BASE, dockmoatImage, eventually, show, socketGid, startSidecar, waitForHealth } from './support.ts'
 
+// The image's command line, as its ENTRYPOINT declares it and as PID 1 must run.
+const ENTRYPOINT = ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.mjs']
+
 await requireDocker()
 const image = await dockmoatImage()
 const gid = socketGid()
@@ -22,7 +25,7 @@ t.test('the image: non-root, exec-form healthcheck and entrypoint, labels, one f
   }
   t.equal(info.Config.User, '65532:65532', 'runs as nonroot')
   t.same(Object.keys(info.Config.ExposedPorts), ['2375/tcp'])
-  t.same(info.Config.Entrypoint, ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.mjs'], 'exec-form entrypoint through the image\'s node')
+  t.same(info.Config.Entrypoint, ENTRYPOINT, 'exec-form entrypoint through the image\'s node')
   t.same(info.Config.Healthcheck.Test, ['CMD', '/nodejs/bin/node', '/app/dockmoat.mjs', 'healthcheck'], 'exec-form healthcheck, no shell')
   t.equal(info.Config.StopSignal, 'SIGTERM')
   const version = (JSON.parse(fs.readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version
@@ -70,7 +73,7 @@ t.test('runs as 65532 with the socket group, --read-only, --cap-drop ALL, no-new
   t.ok(me.groups.includes(gid), `supplementary group ${gid} (the socket's)`)
   t.equal(me.capEff, '0000000000000000', 'no capabilities')
   t.equal(me.noNewPrivs, '1')
-  t.same(me.cmd, ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.mjs'], 'node is PID 1: it gets SIGTERM itself')
+  t.same(me.cmd, ENTRYPOINT, 'node is PID 1: it gets SIGTERM itself')
 
   const ps = await docker(['ps', '--format', '{{.Names}}'], { host: proxy.host })
   t.equal(ps.code, 0, show(ps))
