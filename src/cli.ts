@@ -76,7 +76,7 @@ async function serve(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
-    log.info({ signal, open: proxy.ctx.active.size }, 'shutting down')
+    log.info({ signal, open: proxy.ctx.open }, 'shutting down')
     void proxy.shutdown(config.shutdownGraceMs).then(() => process.exit(0))
   }
   process.on('SIGTERM', () => stop('SIGTERM'))

@@ -9,9 +9,8 @@ import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
 
-export interface Exchange {
-  /** Long-lived streams are ended at once on shutdown; others get a grace period. */
-  stream: boolean
+/** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
+export interface Stream {
   destroy(): void
 }
 
@@ -19,7 +18,24 @@ export interface Context {
   config: Config
   log: Logger
   upstream: Pool
-  active: Set<Exchange>
+  /** Exchanges being answered; shutdown gives them a grace period to finish. */
+  open: number
+  // Only streams are kept, as shutdown must end them by name; the rest are counted and,
+  // after the grace period, ended with their connections. A Set entry per request that
+  // closed over it kept whole requests alive through V8's young-generation collections:
+  // measured on /_ping, ~4 KiB promoted per request and 4x the scavenge time.
+  streams: Set<Stream>
+}
+
+/** Counts an exchange as open until `closed`; a stream can also be ended on shutdown. */
+export function opened(ctx: Context, stream?: Stream): void {
+  ctx.open++
+  if (stream !== undefined) ctx.streams.add(stream)
+}
+
+export function closed(ctx: Context, stream?: Stream): void {
+  ctx.open--
+  if (stream !== undefined) ctx.streams.delete(stream)
 }
 
 export function upstreamError(config: Config, error: unknown): string {

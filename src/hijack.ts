@@ -11,7 +11,7 @@ import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { Decision } from './policy.ts'
 import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders } from './headers.ts'
-import { clientOf, logExchange, upstreamError, writeRawJson, type Context, type Exchange } from './exchange.ts'
+import { clientOf, closed, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
 
 /** Bodies of hijack requests are small JSON documents (exec start options). */
 const MAX_BODY = 1024 * 1024
@@ -27,10 +27,10 @@ export function hijack(ctx: Context, req: IncomingMessage, client: Duplex, head:
   const counts = { up: 0, down: 0 }
   let status = 0
   let upstreamSocket: Socket | undefined
-  const exchange: Exchange = { stream: true, destroy: () => { client.destroy(); upstreamSocket?.destroy() } }
-  ctx.active.add(exchange)
+  const stream: Stream = { destroy: () => { client.destroy(); upstreamSocket?.destroy() } }
+  opened(ctx, stream)
   client.on('close', () => {
-    ctx.active.delete(exchange)
+    closed(ctx, stream)
     upstreamSocket?.destroy()
     logExchange(ctx, req, decision, { status, bytesUp: counts.up, bytesDown: counts.down, ms: Math.round(performance.now() - started), client: from })
   })

@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { decide, type Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
-import { clientOf, jsonBody, logExchange, upstreamError, writeRawJson, type Context, type Exchange } from './exchange.ts'
+import { clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
@@ -27,7 +27,7 @@ export function createProxy(config: Config, log: Logger) {
     headersTimeout: 0,
     bodyTimeout: 0,
   })
-  const ctx: Context = { config, log, upstream, active: new Set() }
+  const ctx: Context = { config, log, upstream, open: 0, streams: new Set() }
 
   const server = http.createServer({
     // Protects against clients that never finish their headers; bodies may take hours.
@@ -78,12 +78,18 @@ export function createProxy(config: Config, log: Logger) {
   async function shutdown(graceMs: number): Promise<void> {
     server.close()
     server.closeIdleConnections()
-    for (const exchange of ctx.active) if (exchange.stream) exchange.destroy()
-    const deadline = Date.now() + graceMs
-    while (ctx.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    for (const exchange of ctx.active) exchange.destroy()
+    for (const stream of ctx.streams) stream.destroy()
+    await settled(graceMs)
+    // Whatever is still open ends with its connection (the client's close aborts dockerd's
+    // side); their close handlers then write their log lines.
     server.closeAllConnections()
+    await settled(500)
     await upstream.destroy()
+  }
+
+  async function settled(withinMs: number): Promise<void> {
+    const deadline = Date.now() + withinMs
+    while (ctx.open > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
   }
 
   return { server, shutdown, ctx }
@@ -123,11 +129,11 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
   const client = clientOf(req)
   let bytes = 0
   let abortUpstream = (_reason: Error): void => {}
-  const exchange: Exchange = { stream: decision.route.stream, destroy: () => { abortUpstream(new Error('dockmoat is shutting down')); res.destroy() } }
-  ctx.active.add(exchange)
+  const stream: Stream | undefined = decision.route.stream ? { destroy: () => res.destroy() } : undefined
+  opened(ctx, stream)
   res.on('close', () => {
     if (!res.writableFinished) abortUpstream(new Error('the client went away'))
-    ctx.active.delete(exchange)
+    closed(ctx, stream)
     logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete: res.writableFinished, client })
   })
 

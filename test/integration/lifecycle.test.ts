@@ -192,6 +192,32 @@ t.test('(b) an ordinary in-flight request finishes during the grace period', { t
   t.same(order, ['shutdown', 'stop 204'], 'the stop was still in flight when the shutdown began')
 })
 
+t.test('(b) a request that outlives the grace period is ended and the proxy still exits', { timeout: 120_000 }, async (t) => {
+  const name = uniqueName('life-overgrace')
+  t.teardown(() => cleanup('container', [name]))
+  // `stop?t=30` on a container that ignores SIGTERM keeps the request open for 30 s.
+  const run = await docker(['run', '-d', '--name', name, image, 'sleep', '300'])
+  t.equal(run.code, 0, `container started directly ${run.stderr}`)
+  const id = run.stdout.trim()
+  const proxy = await startProxy({ ALLOW_STOP: '1', SHUTDOWN_GRACE_MS: '500' })
+  t.teardown(() => proxy.stop('SIGKILL'))
+
+  const filters = encodeURIComponent(JSON.stringify({ container: [id], event: ['kill'] }))
+  const events = await openStream({ socketPath: DOCKER_SOCKET }, `/v1.41/events?filters=${filters}`)
+  t.teardown(() => events.destroy())
+
+  const stopping = request(proxy, 'POST', `/v1.41/containers/${id}/stop?t=30`, 60_000)
+    .then((answer) => `answered ${answer.status}`, (error: NodeJS.ErrnoException) => error.code)
+  await until('dockerd to start stopping the container', () => (events.text().includes('"kill"') ? true : undefined))
+  const stopped = await proxy.stop('SIGTERM')
+  t.equal(stopped.code, 0, 'the proxy exited with code 0')
+  t.ok(stopped.ms < 10_000, `it exited after the grace period, not after the 30 s stop (took ${stopped.ms} ms)`)
+  t.equal(await stopping, 'ECONNRESET', 'the client of the unfinished request saw its connection end')
+  t.ok(proxy.logs().some((l) => l.msg === 'shutting down' && l.open === 1), 'the shutdown log counted the open request')
+  const logged = proxy.logs().find((l) => l.msg === 'request' && String(l.path).includes('/stop'))
+  t.equal(logged?.complete, false, 'the unfinished request was logged as incomplete')
+})
+
 t.test('(c) a long-idle /events stream is not cut', { timeout: 120_000 }, async (t) => {
   // Peers cut idle streams (10 min in Tecnativa, 4 min in linuxserver). dockmoat's undici
   // pool has headersTimeout: 0 and bodyTimeout: 0, and its server requestTimeout: 0, so
