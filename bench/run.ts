@@ -90,3 +90,6 @@ process.stderr.write(`\n[bench] wrote ${out}/latest.json, ${out}/latest.md, ${ou
 for (const [name, verdict] of Object.entries(report.verdict)) {
   process.stderr.write(`[bench] ${name}: ${verdict.passed} targets met, ${verdict.failed} missed, ${verdict.notMeasured} not measured\n`)
 }
+if (path.resolve(values.out!) === path.join(REPO, 'bench', 'results')) {
+  process.stderr.write('[bench] the README shows bench/results/latest.md: `npm run readme` takes this run into it\n')
+}
