@@ -1,7 +1,7 @@
 // The proxy process as operators run it (the built bundle), against the REAL dockerd:
 // upstream loss and recovery, shutdown with open streams, idle streams, configuration
 // errors, `check`, `healthcheck`, the unix socket listener and refusals on the wire.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs'
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
@@ -163,59 +163,52 @@ t.test('(b) SIGINT with a `docker logs -f` stream open exits within 2 s with cod
   t.pass('docker logs -f ended when the proxy went away')
 })
 
-t.test('(b) an ordinary in-flight request finishes during the grace period', { timeout: 120_000 }, async (t) => {
+/**
+ * A container whose `stop` lasts `stopSeconds` (`sleep` as PID 1 ignores SIGTERM, so dockerd
+ * waits, then SIGKILLs), a proxy with the given grace period, and that stop request sent
+ * through it and seen to reach dockerd (its `kill` event, watched directly).
+ */
+async function stopInFlight(t: Test, graceMs: number, stopSeconds: number) {
   const name = uniqueName('life-grace')
   t.teardown(() => cleanup('container', [name]))
-  // `sleep` as PID 1 ignores SIGTERM, so `stop?t=1` lasts about a second (then SIGKILL).
   const run = await docker(['run', '-d', '--name', name, image, 'sleep', '300'])
   t.equal(run.code, 0, `container started directly ${run.stderr}`)
   const id = run.stdout.trim()
-  const proxy = await startProxy({ ALLOW_STOP: '1', SHUTDOWN_GRACE_MS: '3000' })
+  const proxy = await startProxy({ ALLOW_STOP: '1', SHUTDOWN_GRACE_MS: String(graceMs) })
   t.teardown(() => proxy.stop('SIGKILL'))
-
-  // Watch dockerd directly: its `kill` event proves the stop request reached it.
   const filters = encodeURIComponent(JSON.stringify({ container: [id], event: ['kill'] }))
   const events = await openStream({ socketPath: DOCKER_SOCKET }, `/v1.41/events?filters=${filters}`)
   t.teardown(() => events.destroy())
-
-  const stopping = request(proxy, 'POST', `/v1.41/containers/${id}/stop?t=1`)
+  // Settled at once into the answer's status or the error's code, so it never rejects unhandled.
+  const stopping = request(proxy, 'POST', `/v1.41/containers/${id}/stop?t=${stopSeconds}`, 60_000)
+    .then((answer) => answer.status, (error: NodeJS.ErrnoException) => error.code)
   await until('dockerd to start stopping the container', () => (events.text().includes('"kill"') ? true : undefined))
+  return { name, proxy, stopping }
+}
+
+const stopLogged = (l: LogLine): boolean => l.msg === 'request' && String(l.path).includes('/stop')
+
+t.test('(b) an ordinary in-flight request finishes during the grace period', { timeout: 120_000 }, async (t) => {
+  const { name, proxy, stopping } = await stopInFlight(t, 3000, 1)
   const exited = proxy.stop('SIGTERM')
   await until('the proxy to begin its shutdown', () => (proxy.logs().some((l) => l.msg === 'shutting down') ? true : undefined))
   await t.rejects(request(proxy, 'GET', '/v1.41/version'), { code: 'ECONNREFUSED' }, 'during the grace period new connections are not accepted')
-  const answer = await stopping
-  t.equal(answer.status, 204, 'the stop started before SIGTERM still got its 204')
+  t.equal(await stopping, 204, 'the stop started before SIGTERM still got its 204')
   const stopped = await exited
   t.equal(stopped.code, 0, 'the proxy then exited with code 0')
   t.equal(await runningDirect(name), 'false', 'and the container is stopped')
-  const order = proxy.logs().map((l) => l.msg === 'shutting down' ? 'shutdown' : (l.msg === 'request' && String(l.path).includes('/stop') ? `stop ${l.status}` : undefined)).filter(Boolean)
+  const order = proxy.logs().map((l) => l.msg === 'shutting down' ? 'shutdown' : (stopLogged(l) ? `stop ${l.status}` : undefined)).filter(Boolean)
   t.same(order, ['shutdown', 'stop 204'], 'the stop was still in flight when the shutdown began')
 })
 
 t.test('(b) a request that outlives the grace period is ended and the proxy still exits', { timeout: 120_000 }, async (t) => {
-  const name = uniqueName('life-overgrace')
-  t.teardown(() => cleanup('container', [name]))
-  // `stop?t=30` on a container that ignores SIGTERM keeps the request open for 30 s.
-  const run = await docker(['run', '-d', '--name', name, image, 'sleep', '300'])
-  t.equal(run.code, 0, `container started directly ${run.stderr}`)
-  const id = run.stdout.trim()
-  const proxy = await startProxy({ ALLOW_STOP: '1', SHUTDOWN_GRACE_MS: '500' })
-  t.teardown(() => proxy.stop('SIGKILL'))
-
-  const filters = encodeURIComponent(JSON.stringify({ container: [id], event: ['kill'] }))
-  const events = await openStream({ socketPath: DOCKER_SOCKET }, `/v1.41/events?filters=${filters}`)
-  t.teardown(() => events.destroy())
-
-  const stopping = request(proxy, 'POST', `/v1.41/containers/${id}/stop?t=30`, 60_000)
-    .then((answer) => `answered ${answer.status}`, (error: NodeJS.ErrnoException) => error.code)
-  await until('dockerd to start stopping the container', () => (events.text().includes('"kill"') ? true : undefined))
+  const { proxy, stopping } = await stopInFlight(t, 500, 30)
   const stopped = await proxy.stop('SIGTERM')
   t.equal(stopped.code, 0, 'the proxy exited with code 0')
   t.ok(stopped.ms < 10_000, `it exited after the grace period, not after the 30 s stop (took ${stopped.ms} ms)`)
   t.equal(await stopping, 'ECONNRESET', 'the client of the unfinished request saw its connection end')
   t.ok(proxy.logs().some((l) => l.msg === 'shutting down' && l.open === 1), 'the shutdown log counted the open request')
-  const logged = proxy.logs().find((l) => l.msg === 'request' && String(l.path).includes('/stop'))
-  t.equal(logged?.complete, false, 'the unfinished request was logged as incomplete')
+  t.equal(proxy.logs().find(stopLogged)?.complete, false, 'the unfinished request was logged as incomplete')
 })
 
 t.test('(c) a long-idle /events stream is not cut', { timeout: 120_000 }, async (t) => {
