@@ -184,7 +184,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       otherContainersRunning: { atStart: othersAtStart, atEnd: othersAtEnd },
       sharing: shared,
       shared: othersAtStart > 0 || othersAtEnd > 0 || shared.otherPercent >= 3,
-      targets: ctx.targets.map((t) => ({ name: t.name, kind: t.kind, command: t.command, pid: t.pid ?? null })),
+      targets: ctx.targets.map((t) => ({ name: t.name, kind: t.kind, command: t.command, pid: t.pid ?? null, argv: t.argv ?? null })),
       runId,
       rounds: { ping: config.ping.rounds, list: config.list.rounds, archive: config.archive.rounds, exec: config.exec.rounds, events: config.events.rounds, startup: config.startup.runs },
     },

@@ -1,5 +1,5 @@
-// Readers for /proc: CPU time and resident memory of a process, the process that listens
-// on a TCP port, the dockerd process, and a description of the machine.
+// Readers for /proc: CPU time, resident memory and command line of a process, the process
+// that listens on a TCP port, the dockerd process, and a description of the machine.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -26,6 +26,16 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
     const utime = Number(fields[11])
     const stime = Number(fields[12])
     return (utime + stime) / ticksPerSecond()
+  } catch {
+    return undefined
+  }
+}
+
+/** A process's command line as the kernel has it (/proc/<pid>/cmdline), or undefined when it is gone. */
+export function commandLine(pid: number | undefined): string[] | undefined {
+  if (pid === undefined) return undefined
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '')
   } catch {
     return undefined
   }

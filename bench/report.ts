@@ -20,7 +20,7 @@ export interface Report {
     /** CPU used on the machine during the run, by owner. */
     sharing: Sharing
     shared: boolean
-    targets: { name: string; kind: string; command: string | undefined; pid: number | null }[]
+    targets: { name: string; kind: string; command: string | undefined; pid: number | null; argv: string[] | null }[]
     /** Label value (org.dockmoat.bench=<runId>) on every container the run made. */
     runId: string
     rounds: Record<string, number>

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connectRaw, type Endpoint } from './client.ts'
-import { listeningPid } from './proc.ts'
+import { commandLine, listeningPid } from './proc.ts'
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url))
 export const BUNDLE = path.join(REPO, 'dist', 'dockmoat.js')
@@ -45,6 +45,8 @@ export interface Target {
   pid?: number
   /** How it was started. */
   command?: string
+  /** The measured process's command line, read from /proc once it answered. */
+  argv?: string[]
   /** Spawn to first answered `/_ping`, ms. */
   startupMs?: number
   logFile?: string
@@ -202,6 +204,7 @@ export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
     kind: 'dockmoat',
     endpoint,
     pid: started.child.pid!,
+    argv: commandLine(started.child.pid),
     command: `LOG_LEVEL=${options.logLevel} ${grants} LISTEN_ADDRESS=127.0.0.1 LISTEN_PORT=${port} node ${NODE_FLAGS.join(' ')} dist/dockmoat.js`,
     startupMs,
     logFile,
@@ -234,5 +237,5 @@ export async function startCompare(options: CompareOptions): Promise<Target> {
   }
   // The process that owns the listening socket is the one measured (not the shell).
   const pid = listeningPid(port) ?? started.child.pid!
-  return { name: options.name, kind: 'compare', endpoint, pid, command, startupMs, logFile, stop: () => stopStarted(started) }
+  return { name: options.name, kind: 'compare', endpoint, pid, argv: commandLine(pid), command, startupMs, logFile, stop: () => stopStarted(started) }
 }
