@@ -2,7 +2,11 @@
 import http from './node-http.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+// The Pool's own module rather than undici's index, which loads everything the package
+// offers (fetch, WebSocket, mock agents, cache stores) for a client dockmoat never uses.
+// The bundle also leaves out node:http2 (see the build script in package.json).
+import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
 import { decide, type Decision } from './policy.ts'
 import type { Config } from './settings.ts'
@@ -49,7 +53,7 @@ export function createProxy(config: Config, log: Logger) {
 
   server.on('request', (req, res) => {
     if (req.url === HEALTH_PATH && req.method === 'GET') {
-      void health(ctx, res)
+      health(ctx, res)
       return
     }
     // Node stops parsing a connection after a request that asked for an upgrade, even
@@ -107,15 +111,25 @@ function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decisio
   logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
 }
 
-async function health(ctx: Context, res: ServerResponse): Promise<void> {
-  try {
-    const answer = await ctx.upstream.request({ path: '/_ping', method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 })
-    const text = await answer.body.text()
-    if (answer.statusCode === 200) sendJson(res, 200, 'ok')
-    else sendJson(res, 502, `dockerd answered /_ping with ${answer.statusCode}: ${text}`)
-  } catch (error) {
-    sendJson(res, 502, upstreamError(ctx.config, error))
-  }
+function health(ctx: Context, res: ServerResponse): void {
+  let status = 0
+  const body: Buffer[] = []
+  ctx.upstream.dispatch({ path: '/_ping', method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 }, {
+    onRequestStart() {},
+    onResponseStart(_controller, statusCode) {
+      status = statusCode
+    },
+    onResponseData(_controller, chunk) {
+      body.push(chunk)
+    },
+    onResponseEnd() {
+      if (status === 200) sendJson(res, 200, 'ok')
+      else sendJson(res, 502, `dockerd answered /_ping with ${status}: ${Buffer.concat(body).toString()}`)
+    },
+    onResponseError(_controller, error) {
+      sendJson(res, 502, upstreamError(ctx.config, error))
+    },
+  })
 }
 
 function hasBody(req: IncomingMessage): boolean {
