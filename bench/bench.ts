@@ -152,6 +152,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     stdin: String(config.exec.stdinMiB),
     watchers: String(config.events.watchers),
     execRuns: `${config.exec.trueRuns} per round`,
+    idleAfterRun: config.idleAfterRunMs >= 60_000 ? `${round(config.idleAfterRunMs / 60_000, 1)} min` : `${round(config.idleAfterRunMs / 1000, 1)} s`,
   })
   const verdict: Report['verdict'] = {}
   for (const name of targetNames.filter((n) => n !== 'direct')) {

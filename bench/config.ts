@@ -15,6 +15,12 @@ export interface BenchConfig {
   startup: { runs: number }
   /** Quiet time before the idle and after-the-run RSS readings. */
   settleMs: number
+  /**
+   * How long the proxies then stay idle before the last RSS reading. V8 hands back the heap
+   * pages it pooled under load only in a memory-reducing collection, which an idle process
+   * gets from its memory reducer's watchdog ~100 s after the last collection.
+   */
+  idleAfterRunMs: number
 }
 
 const base = {
@@ -33,6 +39,7 @@ export const FULL: BenchConfig = {
   events: { rounds: 3, watchers: 1000, holdMs: 20_000, flushEvents: 10, flushGapMs: 150 },
   startup: { runs: 5 },
   settleMs: 5000,
+  idleAfterRunMs: 120_000,
 }
 
 export const QUICK: BenchConfig = {
@@ -45,4 +52,5 @@ export const QUICK: BenchConfig = {
   events: { rounds: 2, watchers: 200, holdMs: 3000, flushEvents: 6, flushGapMs: 120 },
   startup: { runs: 3 },
   settleMs: 2000,
+  idleAfterRunMs: 5000,
 }

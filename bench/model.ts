@@ -56,7 +56,8 @@ export const METRICS: readonly MetricSpec[] = [
   { id: 'rss_events_holding', workload: 'events', label: 'proxy RSS holding {watchers} watchers', unit: 'MiB', better: 'lower', rule: { kind: 'absolute', op: '<=', bound: 100 }, targetText: '≤ 100 MiB' },
   { id: 'rss_events_after', workload: 'events', label: 'proxy RSS after the watchers closed', unit: 'MiB', better: 'lower', rule: { kind: 'info' }, targetText: '—' },
   { id: 'rss_idle', workload: 'memory', label: 'proxy RSS idle after start', unit: 'MiB', better: 'lower', rule: { kind: 'absolute', op: '<=', bound: 50 }, targetText: '≤ 50 MiB' },
-  { id: 'rss_after_run', workload: 'memory', label: 'proxy RSS after the whole run', unit: 'MiB', better: 'lower', rule: { kind: 'relativeToIdle', factor: 1.1 }, targetText: 'within 10% of idle' },
+  { id: 'rss_after_run', workload: 'memory', label: 'proxy RSS after the whole run', unit: 'MiB', better: 'lower', rule: { kind: 'info' }, targetText: '—' },
+  { id: 'rss_after_idle', workload: 'memory', label: 'proxy RSS after the whole run and {idleAfterRun} idle', unit: 'MiB', better: 'lower', rule: { kind: 'relativeToIdle', factor: 1.1 }, targetText: 'within 10% of idle' },
   { id: 'startup_ms', workload: 'startup', label: 'startup to first answer', unit: 'ms', better: 'lower', rule: { kind: 'absolute', op: '<=', bound: 300 }, targetText: '≤ 300 ms' },
 ]
 

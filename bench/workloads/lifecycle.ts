@@ -29,26 +29,27 @@ export async function startupWorkload(ctx: Ctx, starters: ProxyStarter[]): Promi
   }
 }
 
-export async function idleMemory(ctx: Ctx, proxies: Target[]): Promise<void> {
-  await sleep(ctx.config.settleMs)
+/** One RSS reading of each proxy, recorded as `metric` (NaN, with a note, if it is gone). */
+function recordRss(ctx: Ctx, proxies: Target[], metric: string, when: string): void {
   for (const target of proxies) {
     const rss = rssMiB(target.pid)
-    if (rss !== undefined) ctx.recorder.add('rss_idle', target.name, 0, rss)
-    pushDetail(ctx, 'memory', target.name, { when: 'idle after start', rssMiB: round(rss ?? Number.NaN, 1) })
-    ctx.log(`memory ${target.name}: ${round(rss ?? Number.NaN, 1)} MiB idle after start`)
+    ctx.recorder.add(metric, target.name, 0, rss ?? Number.NaN)
+    if (rss === undefined) ctx.recorder.note(metric, target.name, `the process was gone ${when}`)
+    pushDetail(ctx, 'memory', target.name, { when, rssMiB: round(rss ?? Number.NaN, 1) })
+    ctx.log(`memory ${target.name}: ${round(rss ?? Number.NaN, 1)} MiB ${when}`)
   }
 }
 
+export async function idleMemory(ctx: Ctx, proxies: Target[]): Promise<void> {
+  await sleep(ctx.config.settleMs)
+  recordRss(ctx, proxies, 'rss_idle', 'idle after start')
+}
+
+/** RSS once the run is over, then again after the proxies have idled `idleAfterRunMs`. */
 export async function afterRunMemory(ctx: Ctx, proxies: Target[]): Promise<void> {
   await sleep(ctx.config.settleMs)
-  for (const target of proxies) {
-    const rss = rssMiB(target.pid)
-    if (rss !== undefined) ctx.recorder.add('rss_after_run', target.name, 0, rss)
-    else {
-      ctx.recorder.add('rss_after_run', target.name, 0, Number.NaN)
-      ctx.recorder.note('rss_after_run', target.name, 'the process was gone at the end of the run')
-    }
-    pushDetail(ctx, 'memory', target.name, { when: 'after the run', rssMiB: round(rss ?? Number.NaN, 1) })
-    ctx.log(`memory ${target.name}: ${round(rss ?? Number.NaN, 1)} MiB after the run`)
-  }
+  recordRss(ctx, proxies, 'rss_after_run', 'after the run')
+  ctx.log(`memory: ${round(ctx.config.idleAfterRunMs / 1000, 1)} s idle before the last reading`)
+  await sleep(ctx.config.idleAfterRunMs)
+  recordRss(ctx, proxies, 'rss_after_idle', `after the run and ${round(ctx.config.idleAfterRunMs / 1000, 1)} s idle`)
 }

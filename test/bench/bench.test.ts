@@ -22,6 +22,7 @@ const SMALL: BenchConfig = {
   events: { rounds: 1, watchers: 25, holdMs: 500, flushEvents: 4, flushGapMs: 60 },
   startup: { runs: 1 },
   settleMs: 200,
+  idleAfterRunMs: 200,
   // A second proxy that lacks the grants for exec and archive: its failures must be
   // reported as failures, not crash the run or pass. And the HTTP floor of `--floor`,
   // which must carry every workload as dockmoat does.
@@ -97,7 +98,7 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   }
   t.equal(metric('exec_stdin_exact').values.dockmoat?.median, SMALL.exec.stdinRuns)
   t.equal(metric('events_received').expected, SMALL.events.watchers)
-  for (const id of ['events_received', 'events_p50', 'rss_events_holding', 'rss_idle', 'rss_after_run', 'startup_ms']) {
+  for (const id of ['events_received', 'events_p50', 'rss_events_holding', 'rss_idle', 'rss_after_run', 'rss_after_idle', 'startup_ms']) {
     t.type(metric(id).values.dockmoat?.median, 'number', `${id} is a number`)
   }
 
