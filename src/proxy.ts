@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 // The Pool's own module rather than undici's index, which loads everything the package
 // offers (fetch, WebSocket, mock agents, cache stores) for a client dockmoat never uses.
-// The bundle also leaves out node:http2 (see the build script in package.json).
+// An internal path, hence undici's exact version in package.json. The bundle also leaves
+// out node:http2 (see the build script in package.json).
 import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
 import { decide, type Decision } from './policy.ts'
