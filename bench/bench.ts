@@ -13,7 +13,7 @@ import { evaluate, Recorder } from './model.ts'
 import { dockerdPid, machine } from './proc.ts'
 import { renderMarkdown, renderSvg, type Report } from './report.ts'
 import { SharingSampler } from './sharing.ts'
-import { round } from './stats.ts'
+import { durationText, round } from './stats.ts'
 import { directTarget, logDirectory, REPO, startCompare, startDockmoat, type Target } from './targets.ts'
 import { archiveWorkload, prepareArchive } from './workloads/archive.ts'
 import { errorText, type Ctx } from './workloads/common.ts'
@@ -152,7 +152,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     stdin: String(config.exec.stdinMiB),
     watchers: String(config.events.watchers),
     execRuns: `${config.exec.trueRuns} per round`,
-    idleAfterRun: config.idleAfterRunMs >= 60_000 ? `${round(config.idleAfterRunMs / 60_000, 1)} min` : `${round(config.idleAfterRunMs / 1000, 1)} s`,
+    idleAfterRun: durationText(config.idleAfterRunMs),
   })
   const verdict: Report['verdict'] = {}
   for (const name of targetNames.filter((n) => n !== 'direct')) {

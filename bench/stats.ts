@@ -40,6 +40,11 @@ export function round(value: number, digits = 3): number {
   return Math.round(value * factor) / factor
 }
 
+/** A duration for labels and logs: `5 s`, `2 min`. */
+export function durationText(ms: number): string {
+  return ms >= 60_000 ? `${round(ms / 60_000, 1)} min` : `${round(ms / 1000, 1)} s`
+}
+
 /** Largest value (a loop: samples may be too many for Math.max's arguments). */
 export function maxOf(values: readonly number[]): number {
   let max = Number.NEGATIVE_INFINITY

@@ -1,7 +1,7 @@
 // Workload 6: startup time to the first answered request, and resident memory idle after
 // start and after the whole run.
 import { rssMiB } from '../proc.ts'
-import { round } from '../stats.ts'
+import { durationText, round } from '../stats.ts'
 import type { Target } from '../targets.ts'
 import { errorText, orderFor, pushDetail, sleep, type Ctx } from './common.ts'
 
@@ -49,7 +49,8 @@ export async function idleMemory(ctx: Ctx, proxies: Target[]): Promise<void> {
 export async function afterRunMemory(ctx: Ctx, proxies: Target[]): Promise<void> {
   await sleep(ctx.config.settleMs)
   recordRss(ctx, proxies, 'rss_after_run', 'after the run')
-  ctx.log(`memory: ${round(ctx.config.idleAfterRunMs / 1000, 1)} s idle before the last reading`)
+  const idle = durationText(ctx.config.idleAfterRunMs)
+  ctx.log(`memory: ${idle} idle before the last reading`)
   await sleep(ctx.config.idleAfterRunMs)
-  recordRss(ctx, proxies, 'rss_after_idle', `after the run and ${round(ctx.config.idleAfterRunMs / 1000, 1)} s idle`)
+  recordRss(ctx, proxies, 'rss_after_idle', `after the run and ${idle} idle`)
 }
