@@ -4,12 +4,14 @@ import http from './node-http.ts'
 import type { Logger } from 'pino'
 import { createLogger } from './log.ts'
 import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'
-import { decide } from './policy.ts'
+import { decideBody, decideRequest } from './policy.ts'
 import { createProxy, HEALTH_PATH } from './proxy.ts'
 import { listen } from './listen.ts'
 
 const USAGE = `usage: dockmoat [serve]            run the proxy (configured by environment variables)
-       dockmoat check METHOD PATH  print whether the current environment allows a call (exit 0 allowed, 1 refused)
+       dockmoat check METHOD PATH [< BODY]
+                                   print whether the current environment allows a call (exit 0 allowed,
+                                   1 refused); a JSON body on stdin is judged as the proxy would
        dockmoat healthcheck        exit 0 when the proxy serves and dockerd answers through it`
 
 function loadConfig(): Config {
@@ -28,7 +30,12 @@ function check(args: string[]): never {
     process.stderr.write(USAGE + '\n')
     process.exit(2)
   }
-  const decision = decide(method, path, loadConfig().grants)
+  const config = loadConfig()
+  let decision = decideRequest(method, path, 'application/json', config)
+  if (decision.allow && decision.readBody === true) {
+    const body = process.stdin.isTTY ? Buffer.alloc(0) : fs.readFileSync(0)
+    decision = decideBody(method, path, decision, body, config)
+  }
   process.stdout.write(`${decision.allow ? 'allowed' : 'refused'}: ${decision.reason}\n`)
   process.exit(decision.allow ? 0 : 1)
 }

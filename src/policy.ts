@@ -1,15 +1,43 @@
 // The decision: a pure function from (method, request-target, grants) to allow or
-// refuse, with the route dockerd would run and the reason in words.
+// refuse, with the route dockerd would run and the reason in words; then the body
+// guard's verdict on what the request asks for (guard/inspect.ts).
 
 import { matchRoute, type Route } from './routes.ts'
 import { deriveTarget } from './target.ts'
 import type { Toggle } from './settings.ts'
+import { inspectBody, inspectHead, inspectorFor, type GuardPolicy, type GuardVerdict } from './guard/inspect.ts'
 
 export type Grants = Readonly<Record<Toggle, boolean>>
 
 export type Decision =
-  | { allow: true; route: Route; forward: string; reason: string }
-  | { allow: false; status: 400 | 403; route?: Route; reason: string }
+  | { allow: true; route: Route; forward: string; reason: string; readBody?: boolean }
+  | { allow: false; status: 400 | 403 | 413; route?: Route; reason: string }
+
+/**
+ * The route and grants, then what the guard sees without the body (build options,
+ * BuildKit, plugin installs). `readBody` says the body must be read whole and judged by
+ * `decideBody` before anything is forwarded.
+ */
+export function decideRequest(method: string, rawTarget: string, contentType: string | undefined, policy: GuardPolicy): Decision {
+  const decision = decide(method, rawTarget, policy.grants)
+  if (!decision.allow) return decision
+  const inspector = inspectorFor(decision.route)
+  if (inspector === undefined) return decision
+  const question = decision.forward.indexOf('?')
+  const verdict = inspectHead(inspector, question === -1 ? '' : decision.forward.slice(question + 1), contentType, policy)
+  if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
+  return inspector.body === undefined ? decision : { ...decision, readBody: true }
+}
+
+/** The guard's verdict on a whole body, for a decision that asked for it. */
+export function decideBody(method: string, rawTarget: string, decision: Decision & { allow: true }, body: Uint8Array, policy: GuardPolicy): Decision {
+  const verdict = inspectBody(inspectorFor(decision.route)!, body, policy)
+  return verdict.allow ? decision : refusedByGuard(method, rawTarget, decision.route, verdict)
+}
+
+function refusedByGuard(method: string, rawTarget: string, route: Route, verdict: GuardVerdict & { allow: false }): Decision {
+  return { allow: false, status: verdict.status, route, reason: `dockmoat refused ${method} ${rawTarget} (${route.display}): ${verdict.reason}` }
+}
 
 /** Each inner list is one way to be allowed: every variable in it must be on. */
 export function alternatives(route: Route): Toggle[][] {

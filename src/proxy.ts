@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici'
 // out node:http2 (see the build script in package.json).
 import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
-import { decide, type Decision } from './policy.ts'
+import { decideBody, decideRequest, type Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
@@ -21,7 +21,7 @@ export const HEALTH_PATH = '/_dockmoat/health'
 // Decided once per request: shouldUpgradeCallback and the handler both need it.
 const DECISION = Symbol('dockmoat.decision')
 function decisionFor(ctx: Context, req: IncomingMessage & { [DECISION]?: Decision }): Decision {
-  return (req[DECISION] ??= decide(req.method ?? '', req.url ?? '', ctx.config.grants))
+  return (req[DECISION] ??= decideRequest(req.method ?? '', req.url ?? '', req.headers['content-type'], ctx.config))
 }
 
 export function createProxy(config: Config, log: Logger) {
@@ -65,7 +65,11 @@ export function createProxy(config: Config, log: Logger) {
       refuse(ctx, req, res, decision)
       return
     }
-    void forward(ctx, req, res, decision)
+    if (decision.readBody === true) {
+      judgeBody(ctx, req, res, decision)
+      return
+    }
+    forward(ctx, req, res, decision)
   })
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -112,6 +116,41 @@ function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decisio
   logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
 }
 
+/**
+ * Reads the whole body (any framing; Node answers `Expect: 100-continue` itself), lets
+ * the guard judge it, and forwards exactly those bytes with a Content-Length: dockerd
+ * treats a chunked body as one of unknown length (body-facts §2).
+ */
+function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): void {
+  const limit = ctx.config.maxBodyBytes
+  const tooLarge = (): void => {
+    // The rest of the body is never read: the connection closes after this answer.
+    res.shouldKeepAlive = false
+    refuse(ctx, req, res, { allow: false, status: 413, route: decision.route, reason: `dockmoat refused ${req.method} ${req.url} (${decision.route.display}): the body is larger than MAX_BODY_BYTES=${limit}, and dockmoat forwards only bodies it has read whole` })
+  }
+  if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge()
+  const chunks: Buffer[] = []
+  let size = 0
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length
+    if (size > limit) {
+      req.off('data', onData)
+      req.pause()
+      tooLarge()
+      return
+    }
+    chunks.push(chunk)
+  }
+  req.on('data', onData)
+  req.on('end', () => {
+    if (size > limit) return
+    const body = Buffer.concat(chunks, size)
+    const judged = decideBody(req.method ?? '', req.url ?? '', decision, body, ctx.config)
+    if (judged.allow) forward(ctx, req, res, judged, body)
+    else refuse(ctx, req, res, judged)
+  })
+}
+
 function health(ctx: Context, res: ServerResponse): void {
   let status = 0
   const body: Buffer[] = []
@@ -139,7 +178,7 @@ function hasBody(req: IncomingMessage): boolean {
 
 // dockerd's answer is written straight into the client's response as it arrives, with
 // backpressure both ways (no intermediate stream: this is the hot path).
-function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): void {
+function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer): void {
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
@@ -152,11 +191,13 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
     logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete: res.writableFinished, client })
   })
 
+  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, body !== undefined)
+  if (body !== undefined) headers.push('content-length', String(body.length))
   ctx.upstream.dispatch({
     path: decision.forward,
     method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection),
-    body: hasBody(req) ? req : null,
+    headers,
+    body: body ?? (hasBody(req) ? req : null),
   }, {
     onRequestStart(controller) {
       abortUpstream = (reason) => controller.abort(reason)

@@ -1,5 +1,7 @@
 // Every environment variable dockmoat reads, declared once. The README's table, the
 // startup parser and the policy all read this list.
+import { KNOWN_CAPABILITIES, normalizeCapability } from './capabilities.ts'
+import { goPathClean } from './go-path.ts'
 
 export type Section =
   | 'AUTH' | 'BUILD' | 'COMMIT' | 'CONFIGS' | 'CONTAINERS' | 'DISTRIBUTION' | 'EVENTS'
@@ -12,11 +14,14 @@ export type ActionGrant = 'ALLOW_START' | 'ALLOW_STOP' | 'ALLOW_RESTARTS' | 'ALL
 /** Grants for container reads that leak data, needed on top of CONTAINERS=1. */
 export type ExtraGrant = 'ALLOW_ARCHIVE' | 'ALLOW_EXPORT' | 'ALLOW_LOGS' | 'ALLOW_CHANGES' | 'ALLOW_TOP'
 
-export type Toggle = Section | 'POST' | ActionGrant | ExtraGrant
+/** Body-guard grants: what a client that may create containers may also ask for. */
+export type GuardGrant = 'ALLOW_PRIVILEGED' | 'ALLOW_HOST_NAMESPACES' | 'ALLOW_DEVICES' | 'ALLOW_UNCONFINED'
+
+export type Toggle = Section | 'POST' | ActionGrant | ExtraGrant | GuardGrant
 
 interface ToggleSpec {
   name: Toggle
-  kind: 'section' | 'method' | 'action' | 'extra'
+  kind: 'section' | 'method' | 'action' | 'extra' | 'guard'
   default: boolean
   help: string
 }
@@ -58,6 +63,10 @@ export const TOGGLES: readonly ToggleSpec[] = [
   { name: 'ALLOW_LOGS', kind: 'extra', default: false, help: '`GET /containers/{id}/logs`, and service and task logs. Needs `CONTAINERS=1` (or `SERVICES=1`/`TASKS=1`).' },
   { name: 'ALLOW_CHANGES', kind: 'extra', default: false, help: '`GET /containers/{id}/changes`. Needs `CONTAINERS=1`.' },
   { name: 'ALLOW_TOP', kind: 'extra', default: false, help: '`GET /containers/{id}/top` (process list with arguments). Needs `CONTAINERS=1`.' },
+  { name: 'ALLOW_PRIVILEGED', kind: 'guard', default: false, help: 'Privileged containers (`--privileged`) and privileged exec. Also plugin installs and settings (`/plugins/pull`, `/create`, `/{name}/upgrade`, `/{name}/set`) and `/swarm/join`, which run code with powers no body shows.' },
+  { name: 'ALLOW_HOST_NAMESPACES', kind: 'guard', default: false, help: 'The host\'s network, pid, ipc, uts, user and cgroup namespaces, and `container:<id>` network/pid/ipc modes, for containers, services and builds (`networkmode`). Also BuildKit (`/session`, `/grpc`, `/build?version=2`), which allows `RUN --network=host` by default.' },
+  { name: 'ALLOW_DEVICES', kind: 'guard', default: false, help: '`Devices`, `DeviceCgroupRules`, `DeviceRequests` (`--device`, `--device-cgroup-rule`, `--gpus`).' },
+  { name: 'ALLOW_UNCONFINED', kind: 'guard', default: false, help: 'Security options other than `no-new-privileges` (seccomp, AppArmor, SELinux label), `MaskedPaths`/`ReadonlyPaths` without dockerd\'s defaults (`systempaths=unconfined`), and services\' SELinux, seccomp and AppArmor settings.' },
 ]
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
@@ -75,6 +84,9 @@ interface ValueSpec {
 }
 
 export const SETTINGS: readonly ValueSpec[] = [
+  { name: 'ALLOW_BIND', default: '(none)', help: 'Comma-separated host paths that bind mounts may use, at or below each path by segment (`/srv/app` does not allow `/srv/application`); `/` allows any. Covers `Binds`, `Mounts` of type bind, service mounts, `VolumesFrom` (only with `/`), and local volumes with a `device` (`-o o=bind`, block devices, NFS).' },
+  { name: 'ALLOW_CAPS', default: '(none)', help: 'Comma-separated capabilities that containers and services may add beyond dockerd\'s default set (`NET_ADMIN,SYS_TIME`, with or without `CAP_`), or `ALL`.' },
+  { name: 'MAX_BODY_BYTES', default: '4194304', help: 'Largest body dockmoat reads whole to judge it (container create and start, exec, volume and service bodies); a larger one gets 413.' },
   { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
   { name: 'LISTEN_ADDRESS', default: '(all interfaces)', help: 'TCP address to listen on. Unset: `::` (IPv6 and IPv4), or `0.0.0.0` where the host has no IPv6.' },
   { name: 'LISTEN_PORT', default: '2375', help: 'TCP port to listen on.' },
@@ -91,6 +103,11 @@ export type Listen =
 
 export interface Config {
   grants: Record<Toggle, boolean>
+  /** Cleaned absolute paths; `/` allows any. */
+  allowBind: readonly string[]
+  /** Normalised names (no `CAP_`), or every capability. */
+  allowCaps: 'ALL' | ReadonlySet<string>
+  maxBodyBytes: number
   socketPath: string
   listen: Listen
   logLevel: LogLevel
@@ -150,7 +167,35 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
 
   const shutdownGraceMs = parseInteger('SHUTDOWN_GRACE_MS', env.SHUTDOWN_GRACE_MS ?? '1500', 0, 600_000)
-  return { grants, socketPath, listen, logLevel, shutdownGraceMs }
+  const maxBodyBytes = parseInteger('MAX_BODY_BYTES', env.MAX_BODY_BYTES ?? '4194304', 1024, 1024 ** 3)
+  return { grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes, socketPath, listen, logLevel, shutdownGraceMs }
+}
+
+function listEntries(name: string, value: string | undefined): string[] {
+  if (value === undefined || value.trim() === '') return []
+  const entries = value.split(',').map((entry) => entry.trim())
+  if (entries.includes('')) throw new ConfigError(`${name}=${JSON.stringify(value)} has an empty entry; separate entries with single commas`)
+  return entries
+}
+
+function parseBindRoots(value: string | undefined): string[] {
+  return listEntries('ALLOW_BIND', value).map((entry) => {
+    if (!entry.startsWith('/') || entry.includes('\0')) {
+      throw new ConfigError(`ALLOW_BIND entry ${JSON.stringify(entry)} is not an absolute path; use host paths such as /srv/app,/home/ci, or / to allow any`)
+    }
+    return goPathClean(entry)
+  })
+}
+
+function parseCapabilities(value: string | undefined): 'ALL' | ReadonlySet<string> {
+  const names = listEntries('ALLOW_CAPS', value).map(normalizeCapability)
+  if (names.includes('ALL')) return 'ALL'
+  for (const name of names) {
+    if (!KNOWN_CAPABILITIES.has(name)) {
+      throw new ConfigError(`ALLOW_CAPS entry ${JSON.stringify(name)} is not a Linux capability; use names such as NET_ADMIN,SYS_TIME (with or without CAP_), or ALL`)
+    }
+  }
+  return new Set(names)
 }
 
 const KNOWN_NAMES: readonly string[] = [...TOGGLES.map((t) => t.name), ...SETTINGS.map((s) => s.name)]

@@ -19,10 +19,11 @@ const EXPECTED_TOGGLES = [
   'SESSION', 'SWARM', 'SYSTEM', 'TASKS', 'VOLUMES', 'POST',
   'ALLOW_START', 'ALLOW_STOP', 'ALLOW_RESTARTS', 'ALLOW_PAUSE', 'ALLOW_UNPAUSE',
   'ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_LOGS', 'ALLOW_CHANGES', 'ALLOW_TOP',
+  'ALLOW_PRIVILEGED', 'ALLOW_HOST_NAMESPACES', 'ALLOW_DEVICES', 'ALLOW_UNCONFINED',
 ]
 const EXPECTED_SETTINGS = [
   'SOCKET_PATH', 'LISTEN_ADDRESS', 'LISTEN_PORT', 'DISABLE_IPV6', 'LISTEN_SOCKET',
-  'LISTEN_SOCKET_MODE', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS',
+  'LISTEN_SOCKET_MODE', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'ALLOW_BIND', 'ALLOW_CAPS', 'MAX_BODY_BYTES',
 ]
 
 const TRUE_SPELLINGS = ['1', 'true', 'TRUE', 'True', 'tRuE', 'yes', 'YES', 'Yes', 'on', 'ON', 'On', ' 1 ', ' true', 'yes  ', '\ton\n', '  TRUE  ']
@@ -212,6 +213,38 @@ t.test('SHUTDOWN_GRACE_MS', async (t) => {
   }
 })
 
+t.test('ALLOW_BIND: absolute host paths, cleaned as dockerd cleans bind sources', async (t) => {
+  t.same(parseConfig({}).allowBind, [], 'default: no host path')
+  t.same(parseConfig({ ALLOW_BIND: '' }).allowBind, [], 'empty: no host path')
+  t.same(parseConfig({ ALLOW_BIND: '/srv/app' }).allowBind, ['/srv/app'], 'one path')
+  t.same(parseConfig({ ALLOW_BIND: ' /srv/app/ , //home//ci ,/x/../y' }).allowBind, ['/srv/app', '/home/ci', '/y'], 'trimmed and path.Clean-ed')
+  t.same(parseConfig({ ALLOW_BIND: '/' }).allowBind, ['/'], '/ allows any')
+  for (const bad of ['srv/app', '1', 'true', '/a,,/b', '/a,', './x', '/a\0b']) {
+    const error = configError(t, { ALLOW_BIND: bad })
+    t.match(error?.message, /^ALLOW_BIND/, `ALLOW_BIND=${JSON.stringify(bad)} refused and named: ${error?.message}`)
+  }
+  t.match(configError(t, { ALLOW_BIND: 'srv' })?.message, /absolute path.*\/srv\/app/, 'says what is accepted')
+})
+
+t.test('ALLOW_CAPS: capability names as dockerd normalises them, or ALL', async (t) => {
+  t.same([...(parseConfig({}).allowCaps as Set<string>)], [], 'default: none beyond dockerd\'s set')
+  t.same([...(parseConfig({ ALLOW_CAPS: 'NET_ADMIN, cap_sys_time' }).allowCaps as Set<string>)], ['NET_ADMIN', 'SYS_TIME'], 'with or without CAP_, any case')
+  t.equal(parseConfig({ ALLOW_CAPS: 'all' }).allowCaps, 'ALL', 'ALL in any case')
+  t.equal(parseConfig({ ALLOW_CAPS: 'NET_ADMIN,ALL' }).allowCaps, 'ALL', 'ALL among others is ALL')
+  for (const bad of ['SYS_ADMINN', 'CAP_FOO', '1', 'NET_ADMIN,']) {
+    const error = configError(t, { ALLOW_CAPS: bad })
+    t.match(error?.message, /^ALLOW_CAPS/, `ALLOW_CAPS=${JSON.stringify(bad)} refused and named: ${error?.message}`)
+  }
+})
+
+t.test('MAX_BODY_BYTES', async (t) => {
+  t.equal(parseConfig({}).maxBodyBytes, 4 * 1024 * 1024, 'default 4 MiB')
+  t.equal(parseConfig({ MAX_BODY_BYTES: '65536' }).maxBodyBytes, 65536, 'set')
+  for (const bad of ['1k', '-1', '100', '']) {
+    t.match(configError(t, { MAX_BODY_BYTES: bad })?.message, /^MAX_BODY_BYTES=/, `MAX_BODY_BYTES=${JSON.stringify(bad)} refused`)
+  }
+})
+
 t.test('ConfigError is an Error', async (t) => {
   const error = configError(t, { POST: 'ture' })
   t.ok(error instanceof Error, 'instanceof Error')
@@ -282,6 +315,7 @@ t.test('renderEnvTable: one row per toggle and setting', async (t) => {
   t.equal(documented('LOG_LEVEL'), config.logLevel, 'LOG_LEVEL default as documented')
   t.equal(documented('SHUTDOWN_GRACE_MS'), String(config.shutdownGraceMs), 'SHUTDOWN_GRACE_MS default as documented')
   t.equal(documented('DISABLE_IPV6'), '0', 'DISABLE_IPV6 default as documented')
+  t.equal(documented('MAX_BODY_BYTES'), String(config.maxBodyBytes), 'MAX_BODY_BYTES default as documented')
   const unix = parseConfig({ LISTEN_SOCKET: '/tmp/d.sock' }).listen
   t.equal(documented('LISTEN_SOCKET_MODE'), unix.kind === 'unix' ? unix.mode.toString(8) : 'not unix', 'LISTEN_SOCKET_MODE default as documented')
   t.ok(table.includes('| `SOCKET_PATH` | `/var/run/docker.sock` |'), 'SOCKET_PATH row shows its default')

@@ -1,0 +1,270 @@
+// The body guard: what a request asks dockerd to give the container (or build, service,
+// plugin) beyond what dockerd gives by default, judged against the operator's grants.
+// Pure: (route, query, decoded body, grants) -> findings, each naming the field and the
+// one variable that would allow it. See SECURITY.md for every field and every limit.
+import type { Route } from '../routes.ts'
+import type { Config, GuardGrant } from '../settings.ts'
+import { DEFAULT_CAPABILITIES, normalizeCapability } from '../capabilities.ts'
+import { goPathClean, isWithin } from '../go-path.ts'
+import { parseJson } from './json.ts'
+import { decodeGo, type GoObject, type GoValue } from './go-decode.ts'
+import type { GoStruct } from './go-types.ts'
+import { ContainerCreateWrapper, ExecConfig, ServiceSpec, VolumeCreate } from './schemas.ts'
+
+export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps'>
+
+export type GuardVerdict = { allow: true } | { allow: false; status: 400 | 403; reason: string }
+
+/** One thing the request asks for that no grant allows. */
+interface Finding { what: string; variable: string }
+
+interface Inspector {
+  /** The struct dockerd decodes the body into, when the body matters. */
+  body?: GoStruct
+  /** Judged before any body is read (route, query and headers only). */
+  head?: (query: string, contentType: string | undefined, policy: GuardPolicy) => Finding[]
+  judge?: (body: GoObject, policy: GuardPolicy) => Finding[]
+}
+
+const judgeCreate = (body: GoObject, policy: GuardPolicy): Finding[] => {
+  // Engine 20.10 to 26 take HostConfig fields from the top level when the HostConfig key
+  // is absent or null (runconfig.ContainerConfigWrapper.getHostConfig); later engines
+  // read only HostConfig. Either way the fields used are those of `inner ?? top`.
+  const inner = object(body.HostConfig)
+  const hostConfig = inner ?? object(body.TopHostConfig)
+  const findings = hostConfig === undefined ? [] : judgeHostConfig(hostConfig, inner === undefined ? '' : 'HostConfig.', policy)
+  const endpoints = object(body.NetworkingConfig)?.EndpointsConfig
+  if (endpoints instanceof Map && endpoints.has('host')) {
+    findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', 'NetworkingConfig.EndpointsConfig attaches the "host" network'))
+  }
+  return findings.filter(isFinding)
+}
+
+const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
+  ['POST /containers/create', { body: ContainerCreateWrapper, judge: judgeCreate }],
+  // API < 1.24 still takes a HostConfig in the start body, and 20.10 applies it
+  // (daemon/start.go "kept for backward compatibility"); it is decoded like a create.
+  ['POST /containers/{name}/start', { body: ContainerCreateWrapper, judge: judgeCreate }],
+  ['POST /containers/{name}/exec', {
+    body: ExecConfig,
+    judge: (body, policy) => [body.Privileged === true ? flag(policy, 'ALLOW_PRIVILEGED', 'Privileged is true (the exec gets every capability)') : undefined].filter(isFinding),
+  }],
+  ['POST /volumes/create', {
+    body: VolumeCreate,
+    judge: (body, policy) => judgeVolumeOptions(body.DriverOpts, 'DriverOpts', policy),
+  }],
+  ['POST /services/create', { body: ServiceSpec, judge: judgeService }],
+  ['POST /services/{id}/update', { body: ServiceSpec, judge: judgeService }],
+  ['POST /build', { head: judgeBuild }],
+  ['POST /session', { head: (_q, _c, policy) => [flag(policy, 'ALLOW_HOST_NAMESPACES', BUILDKIT)].filter(isFinding) }],
+  ['POST /grpc', { head: (_q, _c, policy) => [flag(policy, 'ALLOW_HOST_NAMESPACES', BUILDKIT)].filter(isFinding) }],
+  ['POST /swarm/join', { head: (_q, _c, policy) => [flag(policy, 'ALLOW_PRIVILEGED', 'joining a swarm lets its managers run any task on this host, with any bind or capability')].filter(isFinding) }],
+  ...['POST /plugins/pull', 'POST /plugins/{name}/upgrade', 'POST /plugins/create', 'POST /plugins/{name}/set'].map((display): [string, Inspector] => [display, {
+    head: (_q, _c, policy) => [flag(policy, 'ALLOW_PRIVILEGED', 'a plugin runs as root with the host mounts, devices and capabilities it declares (or is set to)')].filter(isFinding),
+  }]),
+])
+
+const BUILDKIT = 'BuildKit allows RUN --network=host by default (the network.host entitlement), and dockmoat cannot read inside its gRPC stream'
+
+/** The guard's view of a route: undefined when nothing about the request can escalate. */
+export function inspectorFor(route: Route): Inspector | undefined {
+  return INSPECTORS.get(route.display)
+}
+
+export function inspectHead(inspector: Inspector, query: string, contentType: string | undefined, policy: GuardPolicy): GuardVerdict {
+  return verdict(inspector.head?.(query, contentType, policy) ?? [])
+}
+
+/** An empty body is `{}` (nothing asked for); anything else is decoded as dockerd does. */
+export function inspectBody(inspector: Inspector, bytes: Uint8Array, policy: GuardPolicy): GuardVerdict {
+  if (inspector.body === undefined || inspector.judge === undefined || bytes.length === 0) return { allow: true }
+  const parsed = parseJson(bytes)
+  if (!parsed.ok) return { allow: false, status: 400, reason: `${parsed.problem}; dockmoat forwards only bodies it can read as dockerd will` }
+  const decoded = decodeGo(inspector.body, parsed.node)
+  if (decoded.error !== undefined) return { allow: false, status: 400, reason: `dockerd would not decode this body: ${decoded.error}` }
+  return verdict(inspector.judge(decoded.value, policy))
+}
+
+/** What the guard decoded, for tests and the body oracle. */
+export function decodeBody(body: GoStruct, bytes: Uint8Array): { value?: GoObject; problem?: string } {
+  const parsed = parseJson(bytes)
+  if (!parsed.ok) return { problem: parsed.problem }
+  const decoded = decodeGo(body, parsed.node)
+  return decoded.error === undefined ? { value: decoded.value } : { value: decoded.value, problem: decoded.error }
+}
+
+function verdict(findings: Finding[]): GuardVerdict {
+  if (findings.length === 0) return { allow: true }
+  const seen = new Set<string>()
+  const parts = findings.filter((f) => !seen.has(f.what) && seen.add(f.what)).map((f) => `${f.what}: set ${f.variable}`)
+  return { allow: false, status: 403, reason: parts.join('; ') }
+}
+
+function judgeHostConfig(hc: GoObject, at: string, policy: GuardPolicy): (Finding | undefined)[] {
+  const findings: (Finding | undefined)[] = []
+  const where = (field: string): string => at === '' ? `${field} (top level, read as HostConfig.${field} by Engine 20.10 to 26)` : at + field
+  if (hc.Privileged === true) findings.push(flag(policy, 'ALLOW_PRIVILEGED', `${where('Privileged')} is true`))
+
+  strings(hc.Binds).forEach((bind, i) => {
+    // linuxParser.ParseMountRaw: SplitN(":", 4); an absolute first part of two or more
+    // is a host path, anything else a volume name or an anonymous volume.
+    const parts = bind.split(':')
+    if (parts.length >= 2 && parts[0]!.startsWith('/')) findings.push(bindPath(policy, parts[0]!, `${where('Binds')}[${i}] ${JSON.stringify(bind)}`))
+  })
+  objects(hc.Mounts).forEach((mount, i) => findings.push(...judgeMount(mount, `${where('Mounts')}[${i}]`, policy)))
+  if (strings(hc.VolumesFrom).length > 0) {
+    findings.push(bindPath(policy, '/', `${where('VolumesFrom')} copies every mount of another container, host binds included, which dockmoat cannot see`))
+  }
+
+  for (const field of ['NetworkMode', 'PidMode', 'IpcMode']) {
+    const mode = text(hc[field])
+    if (mode.toLowerCase() === 'host' || mode.startsWith('container:')) {
+      findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `${where(field)} is ${JSON.stringify(mode)}${mode.startsWith('container:') ? ' (that container\'s namespace may be the host\'s)' : ''}`))
+    }
+  }
+  for (const field of ['UTSMode', 'UsernsMode', 'CgroupnsMode']) {
+    if (text(hc[field]).toLowerCase() === 'host') findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `${where(field)} is "host"`))
+  }
+
+  for (const field of ['CapAdd', 'Capabilities']) {
+    for (const name of strings(hc[field])) findings.push(capability(policy, name, where(field)))
+  }
+
+  for (const option of strings(hc.SecurityOpt)) {
+    // daemon/daemon_unix.go parseSecurityOpt: only no-new-privileges restricts; seccomp,
+    // apparmor and label (and a bare "disable") loosen or replace the confinement.
+    const key = option.includes('=') ? option.slice(0, option.indexOf('=')) : option.includes(':') ? option.slice(0, option.indexOf(':')) : option
+    if (key !== 'no-new-privileges') findings.push(flag(policy, 'ALLOW_UNCONFINED', `${where('SecurityOpt')} ${JSON.stringify(option)}`))
+  }
+  for (const [field, defaults] of [['MaskedPaths', DEFAULT_MASKED_PATHS], ['ReadonlyPaths', DEFAULT_READONLY_PATHS]] as const) {
+    const value = hc[field]
+    if (!Array.isArray(value)) continue
+    const missing = defaults.filter((path) => !value.includes(path))
+    if (missing.length > 0) findings.push(flag(policy, 'ALLOW_UNCONFINED', `${where(field)} leaves out ${missing.join(', ')} (unmasked system paths)`))
+  }
+
+  for (const field of ['Devices', 'DeviceCgroupRules', 'DeviceRequests']) {
+    if (Array.isArray(hc[field]) && (hc[field] as GoValue[]).length > 0) findings.push(flag(policy, 'ALLOW_DEVICES', `${where(field)} gives host devices`))
+  }
+  return findings
+}
+
+// oci/defaults.go: what dockerd masks and makes read-only when the body says nothing.
+export const DEFAULT_MASKED_PATHS = ['/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware']
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
+
+function judgeMount(mount: GoObject, at: string, policy: GuardPolicy): (Finding | undefined)[] {
+  const type = text(mount.Type).toLowerCase()
+  if (type === 'bind') return [bindPath(policy, text(mount.Source), `${at} binds ${JSON.stringify(text(mount.Source))}`)]
+  if (type === 'volume') {
+    const driver = object(object(mount.VolumeOptions)?.DriverConfig)
+    return judgeVolumeOptions(driver?.Options, `${at}.VolumeOptions.DriverConfig.Options`, policy)
+  }
+  return []
+}
+
+/**
+ * The local driver mounts `device` at first use with mount(2) as root
+ * (volume/local/local_unix.go): `o=bind` binds a host path, other types mount a block
+ * device or a network share. Only a plain tmpfs stays off the host. Judged for every
+ * driver: a plugin given a `device` is the operator's to allow.
+ */
+function judgeVolumeOptions(options: GoValue | undefined, at: string, policy: GuardPolicy): Finding[] {
+  if (!(options instanceof Map)) return []
+  const device = text(options.get('device'))
+  if (device === '') return []
+  const type = text(options.get('type'))
+  const flags = text(options.get('o')).split(',').map((token) => token.trim().toLowerCase())
+  const binds = flags.some((token) => ['bind', 'rbind', 'move', 'remount'].includes(token))
+  if (type === 'tmpfs' && !binds) return []
+  const what = `${at} mounts device=${JSON.stringify(device)} (type=${JSON.stringify(type)}, o=${JSON.stringify(text(options.get('o')))})`
+  return [bindPath(policy, device, what)].filter(isFinding)
+}
+
+function judgeService(spec: GoObject, policy: GuardPolicy): Finding[] {
+  const findings: (Finding | undefined)[] = []
+  const task = object(spec.TaskTemplate) ?? {}
+  const container = object(task.ContainerSpec)
+  if (container !== undefined) {
+    objects(container.Mounts).forEach((mount, i) => findings.push(...judgeMount(mount, `TaskTemplate.ContainerSpec.Mounts[${i}]`, policy)))
+    for (const name of strings(container.CapabilityAdd)) findings.push(capability(policy, name, 'TaskTemplate.ContainerSpec.CapabilityAdd'))
+    const privileges = object(container.Privileges)
+    const selinux = object(privileges?.SELinuxContext)
+    if (selinux !== undefined && (selinux.Disable === true || ['User', 'Role', 'Type', 'Level'].some((f) => text(selinux[f]) !== ''))) {
+      findings.push(flag(policy, 'ALLOW_UNCONFINED', 'TaskTemplate.ContainerSpec.Privileges.SELinuxContext sets the SELinux label'))
+    }
+    const seccomp = text(object(privileges?.Seccomp)?.Mode)
+    if (seccomp !== '' && seccomp !== 'default') findings.push(flag(policy, 'ALLOW_UNCONFINED', `TaskTemplate.ContainerSpec.Privileges.Seccomp.Mode is ${JSON.stringify(seccomp)}`))
+    const apparmor = text(object(privileges?.AppArmor)?.Mode)
+    if (apparmor !== '' && apparmor !== 'default') findings.push(flag(policy, 'ALLOW_UNCONFINED', `TaskTemplate.ContainerSpec.Privileges.AppArmor.Mode is ${JSON.stringify(apparmor)}`))
+  }
+  if (object(task.PluginSpec) !== undefined || text(task.Runtime).toLowerCase() === 'plugin') {
+    findings.push(flag(policy, 'ALLOW_PRIVILEGED', 'TaskTemplate runs a plugin, installed on every node with the privileges it declares'))
+  }
+  for (const [field, list] of [['TaskTemplate.Networks', task.Networks], ['Networks', spec.Networks]] as const) {
+    objects(list).forEach((network, i) => {
+      if (text(network.Target).toLowerCase() === 'host') findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `${field}[${i}].Target is "host"`))
+    })
+  }
+  return findings.filter(isFinding)
+}
+
+function judgeBuild(query: string, contentType: string | undefined, policy: GuardPolicy): Finding[] {
+  const findings: (Finding | undefined)[] = []
+  // Go's r.FormValue prefers a form body over the query; a build's body is its context.
+  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
+  if (media === 'application/x-www-form-urlencoded' || media === 'multipart/form-data') {
+    findings.push({ what: `a build with Content-Type ${media} would take its options from the body, which dockmoat does not read`, variable: 'Content-Type: application/x-tar (no variable allows a form body)' })
+  }
+  for (const mode of queryValues(query, 'networkmode')) {
+    if (mode.toLowerCase() === 'host' || mode.startsWith('container:')) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build networkmode=${mode}`))
+  }
+  if (queryValues(query, 'version').includes('2')) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build version=2: ${BUILDKIT}`))
+  return findings.filter(isFinding)
+}
+
+/** Every value of `key` as Go's url.ParseQuery decodes it (`+` is a space). */
+export function queryValues(query: string, key: string): string[] {
+  const values: string[] = []
+  for (const pair of query.split('&')) {
+    const equals = pair.indexOf('=')
+    const name = unescapeQuery(equals === -1 ? pair : pair.slice(0, equals))
+    const value = unescapeQuery(equals === -1 ? '' : pair.slice(equals + 1))
+    // Go drops a pair it cannot unescape, so it sets nothing.
+    if (name === key && value !== undefined) values.push(value)
+  }
+  return values
+}
+
+function unescapeQuery(raw: string): string | undefined {
+  const spaced = raw.replaceAll('+', ' ')
+  if (/%(?![0-9A-Fa-f]{2})/.test(spaced)) return undefined
+  // Query bytes are latin1 to Node; Go compares bytes, so decode byte-wise.
+  return spaced.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+}
+
+function flag(policy: GuardPolicy, variable: GuardGrant, what: string): Finding | undefined {
+  return policy.grants[variable] ? undefined : { what, variable: `${variable}=1` }
+}
+
+function bindPath(policy: GuardPolicy, source: string, what: string): Finding | undefined {
+  const path = goPathClean(source)
+  if (policy.allowBind.some((root) => isWithin(root, path))) return undefined
+  const now = policy.allowBind.length === 0 ? '' : ` (ALLOW_BIND is ${policy.allowBind.join(',')})`
+  const needed = path.startsWith('/') ? path : '/'
+  return { what: `${what}, host path ${JSON.stringify(path)}${now}`, variable: `ALLOW_BIND=${[...policy.allowBind, needed].join(',')}` }
+}
+
+function capability(policy: GuardPolicy, name: string, at: string): Finding | undefined {
+  const cap = normalizeCapability(name)
+  if (DEFAULT_CAPABILITIES.has(cap) || policy.allowCaps === 'ALL' || policy.allowCaps.has(cap)) return undefined
+  const now = policy.allowCaps.size === 0 ? '' : ` (ALLOW_CAPS is ${[...policy.allowCaps].join(',')})`
+  return { what: `${at} adds ${JSON.stringify(name)}, not in dockerd's default set${now}`, variable: `ALLOW_CAPS=${cap === 'ALL' ? 'ALL' : [...policy.allowCaps, cap].join(',')}` }
+}
+
+const isFinding = (finding: Finding | undefined): finding is Finding => finding !== undefined
+const object = (value: GoValue | undefined): GoObject | undefined =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map) ? value : undefined
+const objects = (value: GoValue | undefined): GoObject[] => (Array.isArray(value) ? value.map((v) => object(v) ?? {}) : [])
+const strings = (value: GoValue | undefined): string[] => (Array.isArray(value) ? value.map(text) : [])
+const text = (value: GoValue | undefined): string => (typeof value === 'string' ? value : '')
