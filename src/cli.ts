@@ -7,6 +7,7 @@ import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } fro
 import { decideBody, decideRequest } from './policy.ts'
 import { createProxy, HEALTH_PATH } from './proxy.ts'
 import { listen } from './listen.ts'
+import type { BindView } from './bind-view.ts'
 
 const USAGE = `usage: dockmoat [serve]            run the proxy (configured by environment variables)
        dockmoat check METHOD PATH [< BODY]
@@ -73,7 +74,10 @@ async function serve(): Promise<void> {
     ...address,
     socketPath: config.socketPath,
     granted: TOGGLES.filter((t) => config.grants[t.name]).map((t) => t.name),
+    allowBind: config.allowBind,
+    allowCaps: config.allowCaps === 'ALL' ? 'ALL' : [...config.allowCaps],
   }, 'dockmoat listening')
+  describeBindView(proxy.ctx.bindView, log)
   probeSocket(config, log)
 
   // One failed exchange must never take every other client down with it.
@@ -88,6 +92,17 @@ async function serve(): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+}
+
+/** Says at startup which ALLOW_BIND paths dockmoat resolves through symlinks, and which it cannot. */
+function describeBindView(view: BindView, log: Logger): void {
+  if (view.visible.length > 0) {
+    log.info({ resolved: view.visible }, `ALLOW_BIND paths ${view.visible.join(', ')} are visible to dockmoat at the same paths: bind sources under them are resolved through symlinks and refused if they leave the allowed paths`)
+  }
+  if (view.hidden.length > 0) {
+    log.warn({ unresolved: view.hidden }, `ALLOW_BIND paths ${view.hidden.join(', ')} are not visible to dockmoat: bind sources under them are judged by their path only, and a symlink inside them can lead anywhere on the host; ` +
+      'mount each into dockmoat at the same path (read-only) to have sources resolved (see SECURITY.md)')
+  }
 }
 
 /** Says at startup, in words, why the socket cannot be used (the usual EACCES). */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
+import type { BindView } from './bind-view.ts'
 
 /** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
 export interface Stream {
@@ -18,6 +19,8 @@ export interface Context {
   config: Config
   log: Logger
   upstream: Pool
+  /** The ALLOW_BIND paths as dockmoat sees them, for resolving bind sources. */
+  bindView: BindView
   /** Exchanges being answered; shutdown gives them a grace period to finish. */
   open: number
   // Only streams are kept, as shutdown must end them by name; the rest are counted and,

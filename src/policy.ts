@@ -5,12 +5,12 @@
 import { matchRoute, type Route } from './routes.ts'
 import { deriveTarget } from './target.ts'
 import type { Toggle } from './settings.ts'
-import { inspectBody, inspectHead, inspectorFor, type GuardPolicy, type GuardVerdict } from './guard/inspect.ts'
+import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardVerdict, type HostPath } from './guard/inspect.ts'
 
 export type Grants = Readonly<Record<Toggle, boolean>>
 
 export type Decision =
-  | { allow: true; route: Route; forward: string; reason: string; readBody?: boolean }
+  | { allow: true; route: Route; forward: string; reason: string; readBody?: boolean; hostPaths?: readonly HostPath[] }
   | { allow: false; status: 400 | 403 | 413; route?: Route; reason: string }
 
 /**
@@ -32,6 +32,13 @@ export function decideRequest(method: string, rawTarget: string, contentType: st
 /** The guard's verdict on a whole body, for a decision that asked for it. */
 export function decideBody(method: string, rawTarget: string, decision: Decision & { allow: true }, body: Uint8Array, policy: GuardPolicy): Decision {
   const verdict = inspectBody(inspectorFor(decision.route)!, body, policy)
+  if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
+  return verdict.hostPaths === undefined ? decision : { ...decision, hostPaths: verdict.hostPaths }
+}
+
+/** The verdict on a decision's host paths once they were resolved through symlinks. */
+export function decideResolved(method: string, rawTarget: string, decision: Decision & { allow: true }, resolved: readonly (string | undefined)[], roots: readonly string[], policy: GuardPolicy): Decision {
+  const verdict = judgeResolved(decision.hostPaths ?? [], resolved, roots, policy)
   return verdict.allow ? decision : refusedByGuard(method, rawTarget, decision.route, verdict)
 }
 

@@ -9,7 +9,8 @@ import type { Dispatcher } from 'undici'
 // out node:http2 (see the build script in package.json).
 import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
-import { decideBody, decideRequest, type Decision } from './policy.ts'
+import { decideBody, decideRequest, decideResolved, type Decision } from './policy.ts'
+import { bindView, resolveHostPaths } from './bind-view.ts'
 import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
@@ -32,7 +33,7 @@ export function createProxy(config: Config, log: Logger) {
     headersTimeout: 0,
     bodyTimeout: 0,
   })
-  const ctx: Context = { config, log, upstream, open: 0, streams: new Set() }
+  const ctx: Context = { config, log, upstream, bindView: bindView(config.allowBind), open: 0, streams: new Set() }
 
   const server = http.createServer({
     // Protects against clients that never finish their headers; bodies may take hours.
@@ -145,9 +146,16 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
   req.on('end', () => {
     if (size > limit) return
     const body = Buffer.concat(chunks, size)
-    const judged = decideBody(req.method ?? '', req.url ?? '', decision, body, ctx.config)
-    if (judged.allow) forward(ctx, req, res, judged, body)
-    else refuse(ctx, req, res, judged)
+    const method = req.method ?? ''
+    const target = req.url ?? ''
+    const judged = decideBody(method, target, decision, body, ctx.config)
+    if (!judged.allow) return refuse(ctx, req, res, judged)
+    if (judged.hostPaths === undefined || ctx.bindView.visible.length === 0) return forward(ctx, req, res, judged, body)
+    void resolveHostPaths(ctx.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
+      const final = decideResolved(method, target, judged, resolved, ctx.bindView.roots, ctx.config)
+      if (final.allow) forward(ctx, req, res, final, body)
+      else refuse(ctx, req, res, final)
+    })
   })
 }
 

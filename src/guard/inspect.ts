@@ -13,7 +13,15 @@ import { ContainerCreateWrapper, ExecConfig, ServiceSpec, VolumeCreate } from '.
 
 export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps'>
 
-export type GuardVerdict = { allow: true } | { allow: false; status: 400 | 403; reason: string }
+/** A host path the guard allowed by its name, and the field that asked for it. */
+export interface HostPath { path: string; what: string }
+
+export type GuardVerdict =
+  | { allow: true; hostPaths?: readonly HostPath[] }
+  | { allow: false; status: 400 | 403; reason: string }
+
+// While a body is judged, the host paths allowed so far are collected here.
+interface Scope extends GuardPolicy { hostPaths?: HostPath[] }
 
 /** One thing the request asks for that no grant allows. */
 interface Finding { what: string; variable: string }
@@ -82,7 +90,26 @@ export function inspectBody(inspector: Inspector, bytes: Uint8Array, policy: Gua
   if (!parsed.ok) return { allow: false, status: 400, reason: `${parsed.problem}; dockmoat forwards only bodies it can read as dockerd will` }
   const decoded = decodeGo(inspector.body, parsed.node)
   if (decoded.error !== undefined) return { allow: false, status: 400, reason: `dockerd would not decode this body: ${decoded.error}` }
-  return verdict(inspector.judge(decoded.value, policy))
+  const scope: Scope = { ...policy, hostPaths: [] }
+  const judged = verdict(inspector.judge(decoded.value, scope))
+  return judged.allow && scope.hostPaths!.length > 0 ? { allow: true, hostPaths: scope.hostPaths! } : judged
+}
+
+/**
+ * The second look at allowed host paths, once dockmoat has resolved them through
+ * symlinks in its own view of the allowed roots (bind-view.ts): each must still lie in
+ * a root (`roots` as resolved the same way). `resolved[i]` is undefined when the path
+ * could not be resolved (a dangling symlink, no permission).
+ */
+export function judgeResolved(hostPaths: readonly HostPath[], resolved: readonly (string | undefined)[], roots: readonly string[], policy: GuardPolicy): GuardVerdict {
+  const findings: Finding[] = []
+  hostPaths.forEach(({ path, what }, i) => {
+    const real = resolved[i]
+    if (real !== undefined && roots.some((root) => isWithin(root, real))) return
+    const how = real === undefined ? 'cannot be resolved through its symlinks' : `resolves through a symlink to ${JSON.stringify(real)}`
+    findings.push({ what: `${what}: ${JSON.stringify(path)} ${how}, outside ALLOW_BIND (${policy.allowBind.join(',')})`, variable: `ALLOW_BIND=${[...policy.allowBind, real ?? '/'].join(',')}` })
+  })
+  return verdict(findings)
 }
 
 /** What the guard decoded, for tests and the body oracle. */
@@ -247,9 +274,12 @@ function flag(policy: GuardPolicy, variable: GuardGrant, what: string): Finding 
   return policy.grants[variable] ? undefined : { what, variable: `${variable}=1` }
 }
 
-function bindPath(policy: GuardPolicy, source: string, what: string): Finding | undefined {
+function bindPath(policy: Scope, source: string, what: string): Finding | undefined {
   const path = goPathClean(source)
-  if (policy.allowBind.some((root) => isWithin(root, path))) return undefined
+  if (policy.allowBind.some((root) => isWithin(root, path))) {
+    policy.hostPaths?.push({ path, what })
+    return undefined
+  }
   const now = policy.allowBind.length === 0 ? '' : ` (ALLOW_BIND is ${policy.allowBind.join(',')})`
   const needed = path.startsWith('/') ? path : '/'
   return { what: `${what}, host path ${JSON.stringify(path)}${now}`, variable: `ALLOW_BIND=${[...policy.allowBind, needed].join(',')}` }
