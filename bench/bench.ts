@@ -17,6 +17,7 @@ import { durationText, round } from './stats.ts'
 import { directTarget, logDirectory, REPO, startCompare, startDockmoat, type Target } from './targets.ts'
 import { archiveWorkload, prepareArchive } from './workloads/archive.ts'
 import { errorText, type Ctx } from './workloads/common.ts'
+import { createBody, createWorkload } from './workloads/create.ts'
 import { eventsWorkload } from './workloads/events.ts'
 import { execWorkload } from './workloads/exec.ts'
 import { afterRunMemory, idleMemory, startupWorkload, type ProxyStarter } from './workloads/lifecycle.ts'
@@ -87,9 +88,9 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
   const ctx: Ctx = { config, targets: [direct], fixtures, recorder, details: {}, cpu: [], dockerdPid: dockerdPid(), log }
   const logSizes: Record<string, { bytes: number; lines: number }> = {}
   try {
-    log(`setup: ${config.list.containers} containers to list, a work container and a flush container (run ${runId})`)
+    log(`setup: ${config.list.containers} containers to list, a work container, a flush container and a volume for the create cycles (run ${runId})`)
     await fixtures.prepare()
-    const [work, flush] = await Promise.all([fixtures.running('work'), fixtures.running('flush')])
+    const [work, flush, cycleVolume] = await Promise.all([fixtures.running('work'), fixtures.running('flush'), fixtures.volume('cycle')])
     await Promise.all([fixtures.manyRunning('list', config.list.containers), prepareArchive(ctx, work)])
 
     const starters: ProxyStarter[] = [
@@ -112,6 +113,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       // top of whatever heap the throughput workloads left behind.
       ['events', () => eventsWorkload(ctx, flush)],
       ['exec', () => execWorkload(ctx, work)],
+      ['create', () => createWorkload(ctx, cycleVolume)],
       ['ping', () => pingWorkload(ctx)],
       ['list', () => listWorkload(ctx)],
       ['archive', () => archiveWorkload(ctx, work)],
@@ -153,6 +155,9 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     watchers: String(config.events.watchers),
     execRuns: `${config.exec.trueRuns} per round`,
     idleAfterRun: durationText(config.idleAfterRunMs),
+    createLoops: String(config.create.loops),
+    createCycles: String(config.create.cycles),
+    createBodyBytes: String(Buffer.byteLength(createBody(fixtures.image, fixtures.volumes[0] ?? '', runId))),
   })
   const verdict: Report['verdict'] = {}
   for (const name of targetNames.filter((n) => n !== 'direct')) {
@@ -187,7 +192,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       shared: othersAtStart > 0 || othersAtEnd > 0 || shared.otherPercent >= 3,
       targets: ctx.targets.map((t) => ({ name: t.name, kind: t.kind, command: t.command, pid: t.pid ?? null, argv: t.argv ?? null })),
       runId,
-      rounds: { ping: config.ping.rounds, list: config.list.rounds, archive: config.archive.rounds, exec: config.exec.rounds, events: config.events.rounds, startup: config.startup.runs },
+      rounds: { ping: config.ping.rounds, list: config.list.rounds, archive: config.archive.rounds, exec: config.exec.rounds, events: config.events.rounds, create: config.create.rounds, startup: config.startup.runs },
     },
     config,
     metrics,

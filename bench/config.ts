@@ -12,6 +12,11 @@ export interface BenchConfig {
   archive: { rounds: number; downloadMiB: number; uploadMiB: number }
   exec: { rounds: number; trueRuns: number; stdinMiB: number; stdinRuns: number; splitPauseMs: number; hangMs: number }
   events: { rounds: number; watchers: number; holdMs: number; flushEvents: number; flushGapMs: number }
+  /**
+   * Create + start + wait + remove: `cycles` timed per round and target, shared by `loops`
+   * concurrent client loops (each first runs one cycle untimed); `hangMs` bounds each request.
+   */
+  create: { rounds: number; cycles: number; loops: number; hangMs: number }
   startup: { runs: number }
   /** Quiet time before the idle and after-the-run RSS readings. */
   settleMs: number
@@ -37,6 +42,7 @@ export const FULL: BenchConfig = {
   archive: { rounds: 5, downloadMiB: 512, uploadMiB: 256 },
   exec: { rounds: 3, trueRuns: 20, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 20_000 },
   events: { rounds: 3, watchers: 1000, holdMs: 20_000, flushEvents: 10, flushGapMs: 150 },
+  create: { rounds: 3, cycles: 30, loops: 2, hangMs: 30_000 },
   startup: { runs: 5 },
   settleMs: 5000,
   idleAfterRunMs: 120_000,
@@ -50,6 +56,7 @@ export const QUICK: BenchConfig = {
   archive: { rounds: 2, downloadMiB: 128, uploadMiB: 64 },
   exec: { rounds: 2, trueRuns: 5, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 15_000 },
   events: { rounds: 2, watchers: 200, holdMs: 3000, flushEvents: 6, flushGapMs: 120 },
+  create: { rounds: 2, cycles: 6, loops: 2, hangMs: 30_000 },
   startup: { runs: 3 },
   settleMs: 2000,
   idleAfterRunMs: 5000,

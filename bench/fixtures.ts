@@ -1,5 +1,6 @@
-// Containers the workloads need, made with the real docker CLI straight against dockerd
-// (never through a proxy), named uniquely, labelled with the run, and all removed at the end.
+// Containers and volumes the workloads need, made with the real docker CLI straight against
+// dockerd (never through a proxy), named uniquely, labelled with the run, and all removed at
+// the end (also the containers a workload made through a target, which carry the label too).
 import { cleanup, docker, testImage, uniqueName, DOCKER_DIRECT_HOST } from '../test/helpers/docker.ts'
 
 export const RUN_LABEL = 'org.dockmoat.bench'
@@ -12,7 +13,10 @@ export interface Made {
 export class Fixtures {
   readonly runId: string
   readonly names: string[] = []
+  readonly volumes: string[] = []
   image = ''
+  private closing = false
+  private readonly inFlight = new Set<Promise<unknown>>()
 
   constructor(runId: string) {
     this.runId = runId
@@ -55,6 +59,15 @@ export class Fixtures {
     return made
   }
 
+  /** A named volume (local driver). */
+  async volume(prefix: string): Promise<string> {
+    const name = uniqueName(`bench-${prefix}`)
+    this.volumes.push(name)
+    const result = await docker(['volume', 'create', '--label', `${RUN_LABEL}=${this.runId}`, name], { host: DOCKER_DIRECT_HOST, timeoutMs: 60_000 })
+    if (result.code !== 0) throw new Error(`docker volume create ${name} failed (exit ${result.code}): ${result.stderr.trim()}`)
+    return name
+  }
+
   async exec(container: string, command: string[], timeoutMs = 120_000): Promise<string> {
     const result = await docker(['exec', container, ...command], { host: DOCKER_DIRECT_HOST, timeoutMs })
     if (result.code !== 0) throw new Error(`docker exec ${container} ${command.join(' ')} failed (exit ${result.code}): ${result.stderr.trim()}`)
@@ -65,11 +78,40 @@ export class Fixtures {
     for (let i = 0; i < names.length; i += 20) await cleanup('container', names.slice(i, i + 20))
   }
 
-  /** Removes every container this run made (and only those), also any the list missed. */
-  async removeAll(): Promise<void> {
+  /** False once removeAll has begun (an interrupted run): workloads then make nothing new. */
+  get open(): boolean {
+    return !this.closing
+  }
+
+  /**
+   * Work that may make containers outside these lists (a create through a target):
+   * removeAll waits for it (up to `settleMs`) before it looks for what is left.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work)
+    const forget = (): void => { this.inFlight.delete(work) }
+    work.then(forget, forget)
+    return work
+  }
+
+  /**
+   * Removes every container and volume this run made (and only those), also any the lists
+   * missed; containers first, since a volume in use cannot be removed.
+   */
+  async removeAll(settleMs = 30_000): Promise<void> {
+    this.closing = true
+    if (this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => { timer = setTimeout(resolve, settleMs) })])
+      clearTimeout(timer)
+    }
     await this.remove(this.names)
     const left = await docker(['ps', '-aq', '--filter', `label=${RUN_LABEL}=${this.runId}`], { host: DOCKER_DIRECT_HOST, timeoutMs: 30_000 })
     const ids = left.stdout.split('\n').map((s) => s.trim()).filter(Boolean)
     if (ids.length > 0) await this.remove(ids)
+    await cleanup('volume', this.volumes)
+    const volumes = await docker(['volume', 'ls', '-q', '--filter', `label=${RUN_LABEL}=${this.runId}`], { host: DOCKER_DIRECT_HOST, timeoutMs: 30_000 })
+    const leftVolumes = volumes.stdout.split('\n').map((s) => s.trim()).filter(Boolean)
+    if (leftVolumes.length > 0) await cleanup('volume', leftVolumes)
   }
 }

@@ -89,7 +89,7 @@ export function renderMarkdown(report: Report): string {
     `Median over rounds, (min–max) over rounds; ratios are ${proxies.join(' and ')} over direct dockerd, paired round by round for the range. ` +
       `Rounds: ${Object.entries(m.rounds).map(([k, v]) => `${k} ${v}`).join(', ')}; targets alternate order every round.`,
     '',
-    `Load generator (in-process raw-socket HTTP/1.1 client; undici for uploads; the real docker CLI for exec): at most ${formatNumber(report.clientCpu.maxPercentOfOneCore)}% of one core in any measured phase ` +
+    `Load generator (in-process raw-socket HTTP/1.1 client; undici for uploads and the create cycles; the real docker CLI for exec): at most ${formatNumber(report.clientCpu.maxPercentOfOneCore)}% of one core in any measured phase ` +
       `(${Object.entries(report.clientCpu.byPhase).map(([phase, pct]) => `${phase} ${formatNumber(pct)}%`).join(', ')}).`,
     '',
     `Machine: ${m.machine.cpuModel}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, ${m.machine.os}, Linux ${m.machine.kernel}; ` +

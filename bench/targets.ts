@@ -53,7 +53,11 @@ export interface Target {
   stop(): Promise<void>
 }
 
-/** The grants the workloads need; everything else stays at dockmoat's defaults. */
+/**
+ * The grants the workloads need; everything else stays at dockmoat's defaults. CONTAINERS
+ * and POST also carry the create cycles (create, start, wait, remove); the body guard is
+ * always on, and their body (a named volume, no host path, no privilege) needs no ALLOW_*.
+ */
 export const DOCKMOAT_GRANTS: Record<string, string> = {
   PING: '1', VERSION: '1', EVENTS: '1', CONTAINERS: '1', POST: '1', EXEC: '1', ALLOW_ARCHIVE: '1',
 }

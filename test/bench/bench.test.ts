@@ -1,6 +1,7 @@
 // Keeps the benchmark from rotting: runs it, small, against the real dockerd and checks
-// that the report is complete and that the transfers it timed were verified. No timing
-// assertions: the numbers depend on the machine; only their presence and shape are checked.
+// that the report is complete and that the transfers and create cycles it timed were
+// verified. No timing assertions: the numbers depend on the machine; only their presence
+// and shape are checked.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -20,12 +21,13 @@ const SMALL: BenchConfig = {
   archive: { rounds: 1, downloadMiB: 8, uploadMiB: 4 },
   exec: { rounds: 1, trueRuns: 2, stdinMiB: 2, stdinRuns: 1, splitPauseMs: 200, hangMs: 20_000 },
   events: { rounds: 1, watchers: 25, holdMs: 500, flushEvents: 4, flushGapMs: 60 },
+  create: { rounds: 1, cycles: 2, loops: 2, hangMs: 20_000 },
   startup: { runs: 1 },
   settleMs: 200,
   idleAfterRunMs: 200,
-  // A second proxy that lacks the grants for exec and archive: its failures must be
-  // reported as failures, not crash the run or pass. And the HTTP floor of `--floor`,
-  // which must carry every workload as dockmoat does.
+  // A second proxy that lacks the grants for exec, archive and create (no POST): its
+  // failures must be reported as failures, not crash the run or pass. And the HTTP floor
+  // of `--floor`, which must carry every workload as dockmoat does.
   compare: [{
     name: 'restricted',
     command: `LISTEN_ADDRESS=127.0.0.1 LISTEN_PORT={port} PING=1 EVENTS=1 CONTAINERS=1 LOG_LEVEL=warn ${JSON.stringify(process.execPath)} ${JSON.stringify(BUNDLE)}`,
@@ -88,6 +90,12 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
     }
     for (const d of details.execSplitBody![target]!) t.equal(d.ok, true, `${target}: exec start with a late body answered`)
     for (const d of details.flush![target]!) t.equal(d.received, SMALL.events.flushEvents, `${target}: every flush-check event arrived`)
+    for (const d of details.createCycle![target]!) {
+      // exit 0 means the container got the body's Env and named volume: the body arrived whole.
+      t.equal(d.ok, SMALL.create.cycles, `${target}: every create + start + wait + remove cycle completed${d.firstFailure ? ` (${d.firstFailure})` : ''}`)
+      t.equal(d.loops, SMALL.create.loops)
+      t.ok((d.bodyBytes as number) > 1500, `${target}: the create body is docker CLI-sized (${d.bodyBytes} bytes)`)
+    }
     for (const d of details.events![target]!) {
       t.type(d.within2s, 'number', `${target}: watcher count is a number`)
       t.type(d.gotEvent, 'number')
@@ -97,15 +105,18 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   }
   t.equal(metric('exec_stdin_exact').values.dockmoat?.median, SMALL.exec.stdinRuns)
   t.equal(metric('events_received').expected, SMALL.events.watchers)
+  t.equal(metric('create_cycle_ok').expected, SMALL.create.cycles)
+  t.match(metric('create_request_p50').label, /^`POST \/containers\/create` alone \(\d{4}-byte docker CLI body/)
   for (const id of ['events_received', 'events_p50', 'rss_events_holding', 'rss_idle', 'rss_after_run', 'rss_after_idle', 'startup_ms']) {
     t.type(metric(id).values.dockmoat?.median, 'number', `${id} is a number`)
   }
 
-  // The restricted proxy refuses exec and archive: reported as failed, never as passed.
-  for (const id of ['download_mibs', 'upload_mibs', 'exec_true_ok', 'exec_split_body', 'exec_stdin_exact']) {
+  // The restricted proxy refuses exec, archive and create: reported as failed, never as passed.
+  for (const id of ['download_mibs', 'upload_mibs', 'exec_true_ok', 'exec_split_body', 'exec_stdin_exact', 'create_cycle_ok', 'create_cycle_p50']) {
     t.equal(metric(id).pass.restricted, false, `restricted proxy fails ${id}`)
   }
   t.type(metric('ping_p50').ratio.restricted, 'number', 'restricted proxy still measured where it is allowed')
+  t.match(metric('create_cycle_ok').notes.restricted?.join(' '), /create: HTTP 403/, 'the refused create is named in the notes')
 
   // Outputs.
   const written = JSON.parse(fs.readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as typeof report
@@ -122,9 +133,11 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   t.notMatch(svg, /NaN|undefined/, 'no broken numbers in the chart')
   t.notMatch(markdown, /NaN|undefined/, 'no broken numbers in the table')
 
-  // Everything the run made is gone: containers, proxies.
+  // Everything the run made is gone: containers, volumes, proxies.
   const left = await docker(['ps', '-aq', '--filter', `label=org.dockmoat.bench=${report.meta.runId}`])
   t.equal(left.stdout.trim(), '', 'no container of the run is left')
+  const leftVolumes = await docker(['volume', 'ls', '-q', '--filter', `label=org.dockmoat.bench=${report.meta.runId}`])
+  t.equal(leftVolumes.stdout.trim(), '', 'no volume of the run is left')
   for (const target of report.meta.targets) {
     if (target.pid === null) continue
     t.notOk(fs.existsSync(`/proc/${target.pid}`) && !fs.readFileSync(`/proc/${target.pid}/stat`, 'utf8').includes(') Z '), `${target.name} (pid ${target.pid}) was stopped`)
