@@ -54,6 +54,12 @@ export function createProxy(config: Config, log: Logger) {
   Object.assign(server, { httpAllowHalfOpen: true })
 
   server.on('request', (req, res) => {
+    if (closing.has(req.socket)) {
+      // Pipelined behind a body too large to read: the client was told the connection
+      // closes, so nothing after it may reach dockerd.
+      req.socket.destroy()
+      return
+    }
     if (req.url === HEALTH_PATH && req.method === 'GET') {
       health(ctx, res)
       return
@@ -74,6 +80,7 @@ export function createProxy(config: Config, log: Logger) {
   })
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (closing.has(req.socket)) return void socket.destroy()
     hijack(ctx, req, socket, head, decisionFor(ctx, req))
   })
 
@@ -117,6 +124,12 @@ function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decisio
   logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
 }
 
+// Connections whose request body was too large: answered 413, then closed.
+const closing = new WeakSet<object>()
+// How long such a connection may go on sending the body it was refused before it is cut;
+// closing at once could reset the connection before the client reads the 413.
+const LINGER_MS = 2000
+
 /**
  * Reads the whole body (any framing; Node answers `Expect: 100-continue` itself), lets
  * the guard judge it, and forwards exactly those bytes with a Content-Length: dockerd
@@ -125,8 +138,10 @@ function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decisio
 function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): void {
   const limit = ctx.config.maxBodyBytes
   const tooLarge = (): void => {
-    // The rest of the body is never read: the connection closes after this answer.
+    // The rest of the body is discarded and the connection closes after this answer.
     res.shouldKeepAlive = false
+    closing.add(req.socket)
+    res.once('finish', () => setTimeout(() => req.socket.destroy(), LINGER_MS).unref())
     refuse(ctx, req, res, { allow: false, status: 413, route: decision.route, reason: `dockmoat refused ${req.method} ${req.url} (${decision.route.display}): the body is larger than MAX_BODY_BYTES=${limit}, and dockmoat forwards only bodies it has read whole` })
   }
   if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge()

@@ -12,7 +12,7 @@
 // - a value of the wrong type is an error (dockerd then fails the request), and
 //   decoding goes on; unknown keys are ignored.
 import type { JsonNode } from './json.ts'
-import type { GoField, GoStruct, GoType } from './go-types.ts'
+import { lookup, type GoStruct, type GoType } from './go-types.ts'
 
 /** A decoded Go value, in the shape the guard reads: slices as arrays, maps as Maps. */
 export type GoValue = boolean | string | number | GoValue[] | Map<string, GoValue> | GoObject | null
@@ -41,35 +41,6 @@ export function decodeGo(root: GoStruct, node: JsonNode): Decoded {
   const decoded: Decoded = { value: plain(value) as GoObject }
   if (errors.length > 0) decoded.error = errors[0]!
   return decoded
-}
-
-/** Go's field-name fold for ASCII names (go1.19 fold.go; newer Go's foldName agrees). */
-export function goFold(key: string): string {
-  return key.replace(/[A-Z\u017f\u212a]/g, (c) => (c === '\u017f' ? 's' : c === '\u212a' ? 'k' : c.toLowerCase()))
-}
-
-interface FieldIndex { exact: Map<string, GoField>; folded: Map<string, GoField> }
-const indexes = new WeakMap<GoStruct, FieldIndex>()
-
-function fieldIndex(struct: GoStruct): FieldIndex {
-  let index = indexes.get(struct)
-  if (index === undefined) {
-    index = { exact: new Map(), folded: new Map() }
-    for (const field of struct.fields) {
-      const fold = goFold(field.name)
-      // Two fields with one fold would make Go's choice depend on field order.
-      if (index.folded.has(fold)) throw new Error(`${struct.name}: fields ${index.folded.get(fold)!.name} and ${field.name} fold alike`)
-      index.exact.set(field.name, field)
-      index.folded.set(fold, field)
-    }
-    indexes.set(struct, index)
-  }
-  return index
-}
-
-function lookup(struct: GoStruct, key: string): GoField | undefined {
-  const index = fieldIndex(struct)
-  return index.exact.get(key) ?? index.folded.get(goFold(key))
 }
 
 function decodeStruct(struct: GoStruct, node: JsonNode & { kind: 'object' }, into: WorkingObject, path: string, errors: string[]): void {

@@ -1,7 +1,7 @@
 // Go types as data: the shape of each struct dockerd decodes a body into, as far as
-// the guard judges it. Fields the guard does not judge are left out; Go ignores
-// unknown keys, and so does the decoder here, so leaving a field out never changes
-// how the fields that are declared get their values.
+// the guard judges it, and how a JSON key finds its field. Fields the guard does not
+// judge are left out; Go ignores unknown keys, and so does the decoder here, so leaving
+// a field out never changes how the fields that are declared get their values.
 
 export type GoType =
   | { kind: 'bool' }
@@ -50,3 +50,33 @@ export function withEmbedded(name: string, own: GoStruct, ...embedded: { via: st
     fields: [...own.fields, ...embedded.flatMap((e) => e.struct.fields.map((f) => ({ ...f, via: e.via })))],
   }
 }
+
+/** Go's field-name fold for ASCII names (go1.19 fold.go; newer Go's foldName agrees). */
+export function goFold(key: string): string {
+  return key.replace(/[A-Z\u017f\u212a]/g, (c) => (c === '\u017f' ? 's' : c === '\u212a' ? 'k' : c.toLowerCase()))
+}
+
+interface FieldIndex { exact: Map<string, GoField>; folded: Map<string, GoField> }
+const indexes = new WeakMap<GoStruct, FieldIndex>()
+
+function fieldIndex(struct: GoStruct): FieldIndex {
+  let index = indexes.get(struct)
+  if (index === undefined) {
+    index = { exact: new Map(), folded: new Map() }
+    for (const field of struct.fields) {
+      const fold = goFold(field.name)
+      // Two fields with one fold would make Go's choice depend on field order.
+      if (index.folded.has(fold)) throw new Error(`${struct.name}: fields ${index.folded.get(fold)!.name} and ${field.name} fold alike`)
+      index.exact.set(field.name, field)
+      index.folded.set(fold, field)
+    }
+    indexes.set(struct, index)
+  }
+  return index
+}
+
+export function lookup(struct: GoStruct, key: string): GoField | undefined {
+  const index = fieldIndex(struct)
+  return index.exact.get(key) ?? index.folded.get(goFold(key))
+}
+

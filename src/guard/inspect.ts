@@ -8,7 +8,7 @@ import { DEFAULT_CAPABILITIES, normalizeCapability } from '../capabilities.ts'
 import { goPathClean, isWithin } from '../go-path.ts'
 import { parseJson } from './json.ts'
 import { decodeGo, type GoObject, type GoValue } from './go-decode.ts'
-import type { GoStruct } from './go-types.ts'
+import { structOf, type GoStruct } from './go-types.ts'
 import { ContainerCreateWrapper, ExecConfig, ServiceSpec, VolumeCreate } from './schemas.ts'
 
 export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps'>
@@ -86,7 +86,7 @@ export function inspectHead(inspector: Inspector, query: string, contentType: st
 /** An empty body is `{}` (nothing asked for); anything else is decoded as dockerd does. */
 export function inspectBody(inspector: Inspector, bytes: Uint8Array, policy: GuardPolicy): GuardVerdict {
   if (inspector.body === undefined || inspector.judge === undefined || bytes.length === 0) return { allow: true }
-  const parsed = parseJson(bytes)
+  const parsed = parseJson(bytes, structOf(inspector.body))
   if (!parsed.ok) return { allow: false, status: 400, reason: `${parsed.problem}; dockmoat forwards only bodies it can read as dockerd will` }
   const decoded = decodeGo(inspector.body, parsed.node)
   if (decoded.error !== undefined) return { allow: false, status: 400, reason: `dockerd would not decode this body: ${decoded.error}` }
@@ -114,7 +114,7 @@ export function judgeResolved(hostPaths: readonly HostPath[], resolved: readonly
 
 /** What the guard decoded, for tests and the body oracle. */
 export function decodeBody(body: GoStruct, bytes: Uint8Array): { value?: GoObject; problem?: string } {
-  const parsed = parseJson(bytes)
+  const parsed = parseJson(bytes, structOf(body))
   if (!parsed.ok) return { problem: parsed.problem }
   const decoded = decodeGo(body, parsed.node)
   return decoded.error === undefined ? { value: decoded.value } : { value: decoded.value, problem: decoded.error }
@@ -191,22 +191,31 @@ function judgeMount(mount: GoObject, at: string, policy: GuardPolicy): (Finding 
 }
 
 /**
- * The local driver mounts `device` at first use with mount(2) as root
- * (volume/local/local_unix.go): `o=bind` binds a host path, other types mount a block
- * device or a network share. Only a plain tmpfs stays off the host. Judged for every
- * driver: a plugin given a `device` is the operator's to allow.
+ * The local driver mounts `device` at first use with mount(2) as root in dockerd's
+ * namespaces (volume/local/local_unix.go): `o=bind` binds a host path; a block
+ * filesystem mounts a host device; overlay takes host paths from `o` (`lowerdir=`);
+ * proc, sysfs, cgroup, devtmpfs and the like mount the host kernel's own instance; NFS and
+ * CIFS reach the network. Only a plain tmpfs stays off the host. Judged for every driver:
+ * a plugin given a `device` is the operator's to allow.
  */
 function judgeVolumeOptions(options: GoValue | undefined, at: string, policy: GuardPolicy): Finding[] {
   if (!(options instanceof Map)) return []
   const device = text(options.get('device'))
   if (device === '') return []
   const type = text(options.get('type'))
-  const flags = text(options.get('o')).split(',').map((token) => token.trim().toLowerCase())
-  const binds = flags.some((token) => ['bind', 'rbind', 'move', 'remount'].includes(token))
-  if (type === 'tmpfs' && !binds) return []
-  const what = `${at} mounts device=${JSON.stringify(device)} (type=${JSON.stringify(type)}, o=${JSON.stringify(text(options.get('o')))})`
-  return [bindPath(policy, device, what)].filter(isFinding)
+  const o = text(options.get('o'))
+  const flags = o.split(',').map((token) => token.trim().toLowerCase())
+  const what = `${at} mounts device=${JSON.stringify(device)} (type=${JSON.stringify(type)}, o=${JSON.stringify(o)})`
+  // With MS_BIND the kernel ignores the type and the data: the device is the host path.
+  if (flags.includes('bind') || flags.includes('rbind')) return [bindPath(policy, device, what)].filter(isFinding)
+  const moves = flags.includes('move') || flags.includes('remount')
+  if (type === 'tmpfs' && !moves) return []
+  if (BLOCK_FILESYSTEMS.has(type) && !moves && !o.includes('/')) return [bindPath(policy, device, what)].filter(isFinding)
+  return [bindPath(policy, '/', `${what}, which can reach any host path, the host kernel's proc or sysfs, or the network`)].filter(isFinding)
 }
+
+/** Filesystems that mount a block device named by `device`, and nothing else of the host. */
+const BLOCK_FILESYSTEMS: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'exfat', 'ntfs3', 'f2fs', 'iso9660', 'squashfs', 'udf'])
 
 function judgeService(spec: GoObject, policy: GuardPolicy): Finding[] {
   const findings: (Finding | undefined)[] = []

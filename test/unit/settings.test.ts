@@ -238,7 +238,7 @@ t.test('ALLOW_CAPS: capability names as dockerd normalises them, or ALL', async 
 })
 
 t.test('MAX_BODY_BYTES', async (t) => {
-  t.equal(parseConfig({}).maxBodyBytes, 4 * 1024 * 1024, 'default 4 MiB')
+  t.equal(parseConfig({}).maxBodyBytes, 1024 * 1024, 'default 1 MiB')
   t.equal(parseConfig({ MAX_BODY_BYTES: '65536' }).maxBodyBytes, 65536, 'set')
   for (const bad of ['1k', '-1', '100', '']) {
     t.match(configError(t, { MAX_BODY_BYTES: bad })?.message, /^MAX_BODY_BYTES=/, `MAX_BODY_BYTES=${JSON.stringify(bad)} refused`)
