@@ -742,3 +742,45 @@ t.test('BuildKit, swarm join and plugins need their grant', async (t) => {
   allowed(t, 'plugin enable (an installed plugin)', '', '/plugins/x/enable')
   allowed(t, 'swarm init', '{}', '/swarm/init')
 })
+
+t.test('json.ts accepts exactly what JSON.parse accepts (seeded mutations), lone surrogates aside', async (t) => {
+  // A small deterministic generator: valid documents, then single-character edits.
+  let seed = 20261201
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    return seed % n
+  }
+  const atoms = ['0', '-1', '1.5', '2e10', '-0.0E-3', 'true', 'false', 'null', '""', '"a\\"b"', '"\\u0041\\n"', '"ſ"', '{}', '[]']
+  const value = (depth: number): string => {
+    if (depth > 3 || random(3) === 0) return atoms[random(atoms.length)]!
+    if (random(2) === 0) return `[${Array.from({ length: random(4) }, () => value(depth + 1)).join(',')}]`
+    return `{${Array.from({ length: random(4) }, () => `"k${random(3)}":${value(depth + 1)}`).join(',')}}`
+  }
+  const noise = [' ', '\t', '\n', ',', ':', '[', ']', '{', '}', '"', '\\', '0', '-', '.', 'e', '+', 'x', '\u0001', '\u00a0', '/', '*', '\ufeff']
+  let disagreements = 0
+  let cases = 0
+  for (let i = 0; i < 4000; i++) {
+    let text = value(0)
+    const edits = random(3)
+    for (let e = 0; e < edits; e++) {
+      const at = random(text.length + 1)
+      const kind = random(3)
+      const ch = noise[random(noise.length)]!
+      text = kind === 0 ? text.slice(0, at) + ch + text.slice(at) : kind === 1 ? text.slice(0, at) + text.slice(at + 1) : text.slice(0, at) + ch + text.slice(at + 1)
+    }
+    let expected: boolean
+    try {
+      JSON.parse(text)
+      expected = true
+    } catch {
+      expected = false
+    }
+    const got = parseJson(Buffer.from(text)).ok
+    cases++
+    if (got !== expected) {
+      disagreements++
+      t.fail(`${JSON.stringify(text)}: JSON.parse ${expected ? 'accepts' : 'refuses'}, parseJson ${got ? 'accepts' : 'refuses'}`)
+    }
+  }
+  t.equal(disagreements, 0, `${cases} documents, no disagreement`)
+})
