@@ -1,4 +1,4 @@
-// The request path: accept, classify, decide, forward, log.
+// The request path: accept, classify and gate (policy.ts), inspect the body (guard/), forward, log.
 import http from './node-http.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
