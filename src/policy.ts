@@ -7,10 +7,16 @@ import { deriveTarget } from './target.ts'
 import type { Toggle } from './settings.ts'
 import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardVerdict, type HostPath } from './guard/inspect.ts'
 
+export { appendMembers } from './guard/inspect.ts'
+
 export type Grants = Readonly<Record<Toggle, boolean>>
 
 export type Decision =
-  | { allow: true; route: Route; forward: string; reason: string; readBody?: boolean; hostPaths?: readonly HostPath[] }
+  | {
+    allow: true; route: Route; forward: string; reason: string; readBody?: boolean; hostPaths?: readonly HostPath[]
+    /** JSON members to append to the body's top-level object before forwarding it. */
+    appendToBody?: string
+  }
   | { allow: false; status: 400 | 403 | 413; route?: Route; reason: string }
 
 /**
@@ -26,14 +32,22 @@ export function decideRequest(method: string, rawTarget: string, contentType: st
   const question = decision.forward.indexOf('?')
   const verdict = inspectHead(inspector, question === -1 ? '' : decision.forward.slice(question + 1), contentType, policy)
   if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
-  return inspector.body === undefined ? decision : { ...decision, readBody: true }
+  const query = verdict.rewrite?.query
+  const forward = query === undefined ? decision.forward : `${decision.forward}${question === -1 ? '?' : '&'}${query}`
+  const reason = query === undefined ? decision.reason : `${decision.reason}; forwarded with ${query}`
+  return inspector.body === undefined ? { ...decision, forward, reason } : { ...decision, forward, reason, readBody: true }
 }
 
 /** The guard's verdict on a whole body, for a decision that asked for it. */
 export function decideBody(method: string, rawTarget: string, decision: Decision & { allow: true }, body: Uint8Array, policy: GuardPolicy): Decision {
   const verdict = inspectBody(inspectorFor(decision.route)!, body, policy)
   if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
-  return verdict.hostPaths === undefined ? decision : { ...decision, hostPaths: verdict.hostPaths }
+  const members = verdict.rewrite?.members
+  return {
+    ...decision,
+    ...(verdict.hostPaths === undefined ? {} : { hostPaths: verdict.hostPaths }),
+    ...(members === undefined ? {} : { appendToBody: members, reason: `${decision.reason}; forwarded with ${members} appended` }),
+  }
 }
 
 /** The verdict on a decision's host paths once they were resolved through symlinks. */

@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici'
 // out node:http2 (see the build script in package.json).
 import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
-import { decideBody, decideRequest, decideResolved, type Decision } from './policy.ts'
+import { appendMembers, decideBody, decideRequest, decideResolved, type Decision } from './policy.ts'
 import { bindView, resolveHostPaths } from './bind-view.ts'
 import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
@@ -160,11 +160,12 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
   req.on('data', onData)
   req.on('end', () => {
     if (size > limit) return
-    const body = Buffer.concat(chunks, size)
+    const received = Buffer.concat(chunks, size)
     const method = req.method ?? ''
     const target = req.url ?? ''
-    const judged = decideBody(method, target, decision, body, ctx.config)
+    const judged = decideBody(method, target, decision, received, ctx.config)
     if (!judged.allow) return refuse(ctx, req, res, judged)
+    const body = judged.appendToBody === undefined ? received : appendMembers(received, judged.appendToBody)
     if (judged.hostPaths === undefined || ctx.bindView.visible.length === 0) return forward(ctx, req, res, judged, body)
     void resolveHostPaths(ctx.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
       const final = decideResolved(method, target, judged, resolved, ctx.bindView.roots, ctx.config)

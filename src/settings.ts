@@ -86,6 +86,7 @@ interface ValueSpec {
 export const SETTINGS: readonly ValueSpec[] = [
   { name: 'ALLOW_BIND', default: '(none)', help: 'Comma-separated host paths that bind mounts may use, at or below each path by segment (`/srv/app` does not allow `/srv/application`); `/` allows any. Covers `Binds`, `Mounts` of type bind, service mounts, `VolumesFrom` (only with `/`), and local volumes with a `device` (`-o o=bind`, block devices; other types such as overlay, proc or NFS only with `/`).' },
   { name: 'ALLOW_CAPS', default: '(none)', help: 'Comma-separated capabilities that containers and services may add beyond dockerd\'s default set (`NET_ADMIN,SYS_TIME`, with or without `CAP_`), or `ALL`.' },
+  { name: 'CGROUP_PARENT', default: '(unset)', help: 'Place every container and classic build under this cgroup parent (a path for the cgroupfs driver, a `.slice` for systemd); a body or build asking for another is refused, and BuildKit is refused (it does not honour it).' },
   { name: 'MAX_BODY_BYTES', default: '1048576', help: 'Largest body dockmoat reads whole to judge it (container create and start, exec, volume and service bodies); a larger one gets 413.' },
   { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
   { name: 'LISTEN_ADDRESS', default: '(all interfaces)', help: 'TCP address to listen on. Unset: `::` (IPv6 and IPv4), or `0.0.0.0` where the host has no IPv6.' },
@@ -108,6 +109,8 @@ export interface Config {
   /** Normalised names (no `CAP_`), or every capability. */
   allowCaps: 'ALL' | ReadonlySet<string>
   maxBodyBytes: number
+  /** Forced on every container and classic build, when set. */
+  cgroupParent: string | undefined
   socketPath: string
   listen: Listen
   logLevel: LogLevel
@@ -168,7 +171,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   const shutdownGraceMs = parseInteger('SHUTDOWN_GRACE_MS', env.SHUTDOWN_GRACE_MS ?? '1500', 0, 600_000)
   const maxBodyBytes = parseInteger('MAX_BODY_BYTES', env.MAX_BODY_BYTES ?? '1048576', 1024, 1024 ** 3)
-  return { grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes, socketPath, listen, logLevel, shutdownGraceMs }
+  return { grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes, cgroupParent: parseCgroupParent(env.CGROUP_PARENT), socketPath, listen, logLevel, shutdownGraceMs }
 }
 
 function listEntries(name: string, value: string | undefined): string[] {
@@ -185,6 +188,14 @@ function parseBindRoots(value: string | undefined): string[] {
     }
     return goPathClean(entry)
   })
+}
+
+function parseCgroupParent(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^[A-Za-z0-9_.@:\/-]+$/.test(value) || value.split('/').includes('..')) {
+    throw new ConfigError(`CGROUP_PARENT=${JSON.stringify(value)} is not a cgroup parent; use a path such as /ci (cgroupfs driver) or a slice such as ci.slice (systemd driver)`)
+  }
+  return value
 }
 
 function parseCapabilities(value: string | undefined): 'ALL' | ReadonlySet<string> {

@@ -11,48 +11,85 @@ import { decodeGo, type GoObject, type GoValue } from './go-decode.ts'
 import { structOf, type GoStruct } from './go-types.ts'
 import { ContainerCreateWrapper, ExecConfig, ServiceSpec, VolumeCreate } from './schemas.ts'
 
-export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps'>
+export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'cgroupParent'>
 
 /** A host path the guard allowed by its name, and the field that asked for it. */
 export interface HostPath { path: string; what: string }
 
+/** What the guard adds to a request it allows (CGROUP_PARENT). */
+export interface Rewrite {
+  /** JSON members appended to the body's top-level object: Go applies them last. */
+  members?: string
+  /** A `key=value` pair appended to the query. */
+  query?: string
+}
+
 export type GuardVerdict =
-  | { allow: true; hostPaths?: readonly HostPath[] }
+  | { allow: true; hostPaths?: readonly HostPath[]; rewrite?: Rewrite }
   | { allow: false; status: 400 | 403; reason: string }
 
-// While a body is judged, the host paths allowed so far are collected here.
-interface Scope extends GuardPolicy { hostPaths?: HostPath[] }
+// While a request is judged, the host paths allowed so far and the rewrite are kept here.
+interface Scope extends GuardPolicy { hostPaths?: HostPath[]; rewrite?: Rewrite }
 
-/** One thing the request asks for that no grant allows. */
-interface Finding { what: string; variable: string }
+/** One thing the request asks for that no grant allows; `fix` replaces "set <variable>". */
+interface Finding { what: string; variable: string; fix?: string }
 
 interface Inspector {
   /** The struct dockerd decodes the body into, when the body matters. */
   body?: GoStruct
   /** Judged before any body is read (route, query and headers only). */
-  head?: (query: string, contentType: string | undefined, policy: GuardPolicy) => Finding[]
-  judge?: (body: GoObject, policy: GuardPolicy) => Finding[]
+  head?: (query: string, contentType: string | undefined, policy: Scope) => Finding[]
+  judge?: (body: GoObject, policy: Scope) => Finding[]
 }
 
-const judgeCreate = (body: GoObject, policy: GuardPolicy): Finding[] => {
+const judgeCreate = (body: GoObject, policy: Scope): Finding[] => {
   // Engine 20.10 to 26 take HostConfig fields from the top level when the HostConfig key
   // is absent or null (runconfig.ContainerConfigWrapper.getHostConfig); later engines
   // read only HostConfig. Either way the fields used are those of `inner ?? top`.
   const inner = object(body.HostConfig)
-  const hostConfig = inner ?? object(body.TopHostConfig)
+  const top = object(body.TopHostConfig)
+  const hostConfig = inner ?? top
   const findings = hostConfig === undefined ? [] : judgeHostConfig(hostConfig, inner === undefined ? '' : 'HostConfig.', policy)
   const endpoints = object(body.NetworkingConfig)?.EndpointsConfig
   if (endpoints instanceof Map && endpoints.has('host')) {
     findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', 'NetworkingConfig.EndpointsConfig attaches the "host" network'))
   }
+  if (policy.cgroupParent !== undefined) findings.push(...forceCgroupParent(inner, top, policy, policy.cgroupParent))
   return findings.filter(isFinding)
+}
+
+/**
+ * CGROUP_PARENT: a body may leave HostConfig.CgroupParent empty or name the forced one;
+ * the guard then appends `"HostConfig":{"CgroupParent":...}`, which Go merges into the
+ * HostConfig already decoded. Without a HostConfig object that would switch 20.10 from the
+ * top-level fields to it, so top-level fields are refused instead.
+ */
+function forceCgroupParent(inner: GoObject | undefined, top: GoObject | undefined, policy: Scope, forced: string): Finding[] {
+  const fix = `leave it empty or set it to ${JSON.stringify(forced)} (CGROUP_PARENT=${forced} places every container there)`
+  if (inner === undefined && top !== undefined) {
+    return [{ what: 'HostConfig fields at the top level of the body (read by Engine 20.10 to 26)', variable: 'CGROUP_PARENT', fix: `send them inside HostConfig, as every current client does (CGROUP_PARENT=${forced} adds a HostConfig, which 20.10 would read instead)` }]
+  }
+  const asked = text(inner?.CgroupParent)
+  if (asked !== '' && asked !== forced) return [{ what: `HostConfig.CgroupParent is ${JSON.stringify(asked)}`, variable: 'CGROUP_PARENT', fix }]
+  policy.rewrite = { members: `"HostConfig":${JSON.stringify({ CgroupParent: forced })}` }
+  return []
 }
 
 const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
   ['POST /containers/create', { body: ContainerCreateWrapper, judge: judgeCreate }],
   // API < 1.24 still takes a HostConfig in the start body, and 20.10 applies it
   // (daemon/start.go "kept for backward compatibility"); it is decoded like a create.
-  ['POST /containers/{name}/start', { body: ContainerCreateWrapper, judge: judgeCreate }],
+  ['POST /containers/{name}/start', {
+    body: ContainerCreateWrapper,
+    judge: (body, policy) => {
+      const hostConfig = object(body.HostConfig) ?? object(body.TopHostConfig)
+      // 20.10's start replaces the container's whole HostConfig with this one.
+      if (policy.cgroupParent !== undefined && hostConfig !== undefined) {
+        return [{ what: 'a start body (API < 1.24) replaces the HostConfig, CgroupParent included', variable: 'CGROUP_PARENT', fix: 'send the HostConfig with the create instead' }]
+      }
+      return judgeCreate(body, { ...policy, cgroupParent: undefined })
+    },
+  }],
   ['POST /containers/{name}/exec', {
     body: ExecConfig,
     judge: (body, policy) => [body.Privileged === true ? flag(policy, 'ALLOW_PRIVILEGED', 'Privileged is true (the exec gets every capability)') : undefined].filter(isFinding),
@@ -64,13 +101,19 @@ const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
   ['POST /services/create', { body: ServiceSpec, judge: judgeService }],
   ['POST /services/{id}/update', { body: ServiceSpec, judge: judgeService }],
   ['POST /build', { head: judgeBuild }],
-  ['POST /session', { head: (_q, _c, policy) => [flag(policy, 'ALLOW_HOST_NAMESPACES', BUILDKIT)].filter(isFinding) }],
-  ['POST /grpc', { head: (_q, _c, policy) => [flag(policy, 'ALLOW_HOST_NAMESPACES', BUILDKIT)].filter(isFinding) }],
+  ['POST /session', { head: (_q, _c, policy) => judgeBuildKit(policy) }],
+  ['POST /grpc', { head: (_q, _c, policy) => judgeBuildKit(policy) }],
   ['POST /swarm/join', { head: (_q, _c, policy) => [flag(policy, 'ALLOW_PRIVILEGED', 'joining a swarm lets its managers run any task on this host, with any bind or capability')].filter(isFinding) }],
   ...['POST /plugins/pull', 'POST /plugins/{name}/upgrade', 'POST /plugins/create', 'POST /plugins/{name}/set'].map((display): [string, Inspector] => [display, {
     head: (_q, _c, policy) => [flag(policy, 'ALLOW_PRIVILEGED', 'a plugin runs as root with the host mounts, devices and capabilities it declares (or is set to)')].filter(isFinding),
   }]),
 ])
+
+function judgeBuildKit(policy: GuardPolicy): Finding[] {
+  const findings = [flag(policy, 'ALLOW_HOST_NAMESPACES', BUILDKIT)]
+  if (policy.cgroupParent !== undefined) findings.push({ what: 'BuildKit runs its steps outside CGROUP_PARENT', variable: 'CGROUP_PARENT', fix: 'use the classic builder (DOCKER_BUILDKIT=0)' })
+  return findings.filter(isFinding)
+}
 
 const BUILDKIT = 'BuildKit allows RUN --network=host by default (the network.host entitlement), and dockmoat cannot read inside its gRPC stream'
 
@@ -80,7 +123,9 @@ export function inspectorFor(route: Route): Inspector | undefined {
 }
 
 export function inspectHead(inspector: Inspector, query: string, contentType: string | undefined, policy: GuardPolicy): GuardVerdict {
-  return verdict(inspector.head?.(query, contentType, policy) ?? [])
+  const scope: Scope = { ...policy }
+  const judged = verdict(inspector.head?.(query, contentType, scope) ?? [])
+  return judged.allow && scope.rewrite !== undefined ? { allow: true, rewrite: scope.rewrite } : judged
 }
 
 /** An empty body is `{}` (nothing asked for); anything else is decoded as dockerd does. */
@@ -92,7 +137,26 @@ export function inspectBody(inspector: Inspector, bytes: Uint8Array, policy: Gua
   if (decoded.error !== undefined) return { allow: false, status: 400, reason: `dockerd would not decode this body: ${decoded.error}` }
   const scope: Scope = { ...policy, hostPaths: [] }
   const judged = verdict(inspector.judge(decoded.value, scope))
-  return judged.allow && scope.hostPaths!.length > 0 ? { allow: true, hostPaths: scope.hostPaths! } : judged
+  if (!judged.allow) return judged
+  return {
+    allow: true,
+    ...(scope.hostPaths!.length > 0 ? { hostPaths: scope.hostPaths! } : {}),
+    ...(scope.rewrite !== undefined ? { rewrite: scope.rewrite } : {}),
+  }
+}
+
+/**
+ * The body with `members` appended to its top-level object. The body was decoded into a
+ * struct, so it is an object or `null`; `null` becomes an object of just the members.
+ */
+export function appendMembers(body: Uint8Array, members: string): Buffer {
+  const text = Buffer.from(body).toString('utf8')
+  if (!text.trimEnd().endsWith('}')) return Buffer.from(`{${members}}`)
+  const close = text.lastIndexOf('}')
+  let before = close - 1
+  while (before >= 0 && ' \t\r\n'.includes(text[before]!)) before--
+  const separator = text[before] === '{' ? '' : ','
+  return Buffer.from(text.slice(0, close) + separator + members + text.slice(close))
 }
 
 /**
@@ -123,7 +187,7 @@ export function decodeBody(body: GoStruct, bytes: Uint8Array): { value?: GoObjec
 function verdict(findings: Finding[]): GuardVerdict {
   if (findings.length === 0) return { allow: true }
   const seen = new Set<string>()
-  const parts = findings.filter((f) => !seen.has(f.what) && seen.add(f.what)).map((f) => `${f.what}: set ${f.variable}`)
+  const parts = findings.filter((f) => !seen.has(f.what) && seen.add(f.what)).map((f) => `${f.what}: ${f.fix ?? `set ${f.variable}`}`)
   return { allow: false, status: 403, reason: parts.join('; ') }
 }
 
@@ -245,17 +309,29 @@ function judgeService(spec: GoObject, policy: GuardPolicy): Finding[] {
   return findings.filter(isFinding)
 }
 
-function judgeBuild(query: string, contentType: string | undefined, policy: GuardPolicy): Finding[] {
+function judgeBuild(query: string, contentType: string | undefined, policy: Scope): Finding[] {
   const findings: (Finding | undefined)[] = []
   // Go's r.FormValue prefers a form body over the query; a build's body is its context.
   const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
   if (media === 'application/x-www-form-urlencoded' || media === 'multipart/form-data') {
-    findings.push({ what: `a build with Content-Type ${media} would take its options from the body, which dockmoat does not read`, variable: 'Content-Type: application/x-tar (no variable allows a form body)' })
+    findings.push({ what: `a build with Content-Type ${media} would take its options from the body, which dockmoat does not read`, variable: 'Content-Type', fix: 'send the build context as application/x-tar (no variable allows a form body)' })
   }
   for (const mode of queryValues(query, 'networkmode')) {
     if (mode.toLowerCase() === 'host' || mode.startsWith('container:')) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build networkmode=${mode}`))
   }
-  if (queryValues(query, 'version').includes('2')) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build version=2: ${BUILDKIT}`))
+  const buildkit = queryValues(query, 'version').includes('2')
+  if (buildkit) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build version=2: ${BUILDKIT}`))
+  if (policy.cgroupParent !== undefined) {
+    const forced = policy.cgroupParent
+    // r.FormValue takes the first value, so every value must be the forced one.
+    const asked = queryValues(query, 'cgroupparent')
+    if (asked.some((value) => value !== forced)) {
+      findings.push({ what: `build cgroupparent=${asked.find((value) => value !== forced)}`, variable: 'CGROUP_PARENT', fix: `leave it out or set it to ${JSON.stringify(forced)} (CGROUP_PARENT=${forced} places every build there)` })
+    } else if (asked.length === 0) {
+      policy.rewrite = { query: `cgroupparent=${encodeURIComponent(forced)}` }
+    }
+    if (buildkit) findings.push({ what: 'a BuildKit build (version=2) runs its steps outside CGROUP_PARENT', variable: 'CGROUP_PARENT', fix: 'use the classic builder (DOCKER_BUILDKIT=0)' })
+  }
   return findings.filter(isFinding)
 }
 

@@ -8,7 +8,7 @@ import { parseJson, type JsonNode } from '../../src/guard/json.ts'
 import { decodeGo, type GoObject, type GoValue } from '../../src/guard/go-decode.ts'
 import { bool, goFold, string, struct, type GoStruct } from '../../src/guard/go-types.ts'
 import { ContainerCreateWrapper, ExecConfig, HostConfig, ServiceSpec, VolumeCreate } from '../../src/guard/schemas.ts'
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, decodeBody, inspectBody, inspectorFor, queryValues } from '../../src/guard/inspect.ts'
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, appendMembers, decodeBody, inspectBody, inspectorFor, queryValues } from '../../src/guard/inspect.ts'
 import { decideBody, decideRequest, type Decision } from '../../src/policy.ts'
 import { ROUTES } from '../../src/routes.ts'
 import { parseConfig } from '../../src/settings.ts'
@@ -783,4 +783,66 @@ t.test('json.ts accepts exactly what JSON.parse accepts (seeded mutations), lone
     }
   }
   t.equal(disagreements, 0, `${cases} documents, no disagreement`)
+})
+
+t.test('CGROUP_PARENT: containers get the forced parent appended, another one is refused', async (t) => {
+  const env = { CGROUP_PARENT: '/ci-a' }
+  const forced = (body: string): GoObject | undefined => {
+    const d = judge('POST', '/v1.41/containers/create', body, env)
+    if (!d.allow) return undefined
+    t.equal(d.appendToBody, '"HostConfig":{"CgroupParent":"/ci-a"}', 'the rewrite appends HostConfig.CgroupParent')
+    const rewritten = appendMembers(bytes(body), d.appendToBody!)
+    const decoded = decodeBody(ContainerCreateWrapper, rewritten)
+    t.equal(decoded.problem, undefined, `the rewritten body still decodes: ${rewritten.toString()}`)
+    return decoded.value
+  }
+  const plain = forced('{"Image":"x","HostConfig":{"Privileged":false,"Binds":["v:/data"]}}')
+  t.equal((plain?.HostConfig as GoObject).CgroupParent, '/ci-a', 'forced on a body that named none')
+  t.same((plain?.HostConfig as GoObject).Binds, ['v:/data'], 'the rest of HostConfig is kept (Go merges the appended object)')
+  t.equal((forced('{"Image":"x","HostConfig":{"CgroupParent":"/ci-a"}}')?.HostConfig as GoObject).CgroupParent, '/ci-a', 'the forced one itself is fine')
+  t.equal((forced('{"Image":"x"}')?.HostConfig as GoObject).CgroupParent, '/ci-a', 'no HostConfig at all: one is added')
+  t.equal((forced('{"Image":"x","HostConfig":null}')?.HostConfig as GoObject).CgroupParent, '/ci-a', 'HostConfig null: one is added')
+  t.equal((forced('{}')?.HostConfig as GoObject).CgroupParent, '/ci-a', 'an empty object')
+  t.equal(appendMembers(bytes('{ \n}'), '"a":1').toString(), '{ \n"a":1}', 'an empty object with whitespace gets no comma')
+  t.equal(appendMembers(bytes('{"x":{}}\n'), '"a":1').toString(), '{"x":{},"a":1}\n', 'after the last member, before the closing brace')
+  t.equal(appendMembers(bytes('null'), '"a":1').toString(), '{"a":1}', 'null becomes an object of the members')
+
+  for (const [label, body] of [
+    ['another parent', '{"Image":"x","HostConfig":{"CgroupParent":"/other"}}'],
+    ['a case variant', '{"Image":"x","HostConfig":{"CgroupParent":"/ci-a","cgroupparent":"/other"}}'],
+    ['a second HostConfig merging', '{"Image":"x","HostConfig":{},"hostconfig":{"CgroupParent":"/other"}}'],
+    ['top-level fields without HostConfig (20.10 reads them)', '{"Image":"x","CgroupParent":"/other"}'],
+  ] as const) {
+    const d = judge('POST', '/v1.41/containers/create', body, env)
+    t.equal(d.allow, false, `${label}: refused`)
+    if (!d.allow) t.match(d.reason, /CGROUP_PARENT/, `${label}: names CGROUP_PARENT: ${d.reason}`)
+  }
+  const start = judge('POST', '/v1.23/containers/c/start', '{"CapAdd":["CHOWN"]}', { ...env, ALLOW_START: '1' })
+  t.equal(start.allow, false, 'a start body (which replaces the HostConfig) is refused')
+  t.equal(judge('POST', '/v1.23/containers/c/start', '{}', { ...env, ALLOW_START: '1' }).allow, true, 'an empty start body is fine')
+  t.equal(judge('POST', '/v1.41/containers/create', '{"Image":"x","HostConfig":{"CgroupParent":"/other"}}', {}).allow, true, 'without CGROUP_PARENT any parent passes')
+})
+
+t.test('CGROUP_PARENT: classic builds get cgroupparent in the query, BuildKit is refused', async (t) => {
+  const env = { CGROUP_PARENT: '/ci-a', BUILD: '1' }
+  const none = judge('POST', '/v1.41/build?t=x', undefined, env, 'application/x-tar')
+  t.equal(none.allow && none.forward, '/v1.41/build?t=x&cgroupparent=%2Fci-a', 'appended to the query')
+  const bare = judge('POST', '/build', undefined, env, 'application/x-tar')
+  t.equal(bare.allow && bare.forward, '/build?cgroupparent=%2Fci-a', 'a query is started when there is none')
+  const same = judge('POST', '/build?cgroupparent=%2Fci-a', undefined, env, 'application/x-tar')
+  t.equal(same.allow && same.forward, '/build?cgroupparent=%2Fci-a', 'the forced one is not added twice')
+  for (const [label, target] of [
+    ['another parent', '/build?cgroupparent=/other'],
+    ['an empty one first (FormValue takes the first)', '/build?cgroupparent=&cgroupparent=%2Fci-a'],
+    ['a percent-encoded key', '/build?cgroup%70arent=/other'],
+    ['BuildKit', '/build?version=2'],
+  ] as const) {
+    const d = judge('POST', target, undefined, { ...env, ALLOW_HOST_NAMESPACES: '1' }, 'application/x-tar')
+    t.equal(d.allow, false, `${label}: refused`)
+    if (!d.allow) t.match(d.reason, /CGROUP_PARENT/, `${label}: names CGROUP_PARENT: ${d.reason}`)
+  }
+  for (const path of ['/session', '/grpc']) {
+    const d = judge('POST', path, undefined, { ...env, SESSION: '1', GRPC: '1', ALLOW_HOST_NAMESPACES: '1' })
+    t.equal(d.allow, false, `${path}: refused under CGROUP_PARENT even with ALLOW_HOST_NAMESPACES`)
+  }
 })

@@ -23,7 +23,7 @@ const EXPECTED_TOGGLES = [
 ]
 const EXPECTED_SETTINGS = [
   'SOCKET_PATH', 'LISTEN_ADDRESS', 'LISTEN_PORT', 'DISABLE_IPV6', 'LISTEN_SOCKET',
-  'LISTEN_SOCKET_MODE', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'ALLOW_BIND', 'ALLOW_CAPS', 'MAX_BODY_BYTES',
+  'LISTEN_SOCKET_MODE', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'ALLOW_BIND', 'ALLOW_CAPS', 'MAX_BODY_BYTES', 'CGROUP_PARENT',
 ]
 
 const TRUE_SPELLINGS = ['1', 'true', 'TRUE', 'True', 'tRuE', 'yes', 'YES', 'Yes', 'on', 'ON', 'On', ' 1 ', ' true', 'yes  ', '\ton\n', '  TRUE  ']
@@ -234,6 +234,16 @@ t.test('ALLOW_CAPS: capability names as dockerd normalises them, or ALL', async 
   for (const bad of ['SYS_ADMINN', 'CAP_FOO', '1', 'NET_ADMIN,']) {
     const error = configError(t, { ALLOW_CAPS: bad })
     t.match(error?.message, /^ALLOW_CAPS/, `ALLOW_CAPS=${JSON.stringify(bad)} refused and named: ${error?.message}`)
+  }
+})
+
+t.test('CGROUP_PARENT', async (t) => {
+  t.equal(parseConfig({}).cgroupParent, undefined, 'default: unset')
+  t.equal(parseConfig({ CGROUP_PARENT: '' }).cgroupParent, undefined, 'empty: unset')
+  t.equal(parseConfig({ CGROUP_PARENT: '/ci/runner-1' }).cgroupParent, '/ci/runner-1', 'a cgroupfs path')
+  t.equal(parseConfig({ CGROUP_PARENT: 'ci-runner.slice' }).cgroupParent, 'ci-runner.slice', 'a systemd slice')
+  for (const bad of ['/ci/../..', 'a b', '/ci\n', '"x"']) {
+    t.match(configError(t, { CGROUP_PARENT: bad })?.message, /^CGROUP_PARENT=.*use a path/, `CGROUP_PARENT=${JSON.stringify(bad)} refused, saying what is accepted`)
   }
 })
 
