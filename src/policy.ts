@@ -4,6 +4,7 @@
 
 import { matchRoute, type Route } from './routes.ts'
 import { deriveTarget } from './target.ts'
+import { setQuery } from './query.ts'
 import type { Toggle } from './settings.ts'
 import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardVerdict, type HostPath } from './guard/inspect.ts'
 
@@ -17,7 +18,7 @@ export type Decision =
     /** JSON members to append to the body's top-level object before forwarding it. */
     appendToBody?: string
   }
-  | { allow: false; status: 400 | 403 | 413; route?: Route; reason: string }
+  | { allow: false; status: number; route?: Route; reason: string }
 
 /**
  * The route and grants, then what the guard sees without the body (build options,
@@ -33,8 +34,8 @@ export function decideRequest(method: string, rawTarget: string, contentType: st
   const verdict = inspectHead(inspector, question === -1 ? '' : decision.forward.slice(question + 1), contentType, policy)
   if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
   const query = verdict.rewrite?.query
-  const forward = query === undefined ? decision.forward : `${decision.forward}${question === -1 ? '?' : '&'}${query}`
-  const reason = query === undefined ? decision.reason : `${decision.reason}; forwarded with ${query}`
+  const forward = query === undefined ? decision.forward : `${decision.forward.slice(0, question === -1 ? undefined : question)}?${setQuery(question === -1 ? '' : decision.forward.slice(question + 1), query)}`
+  const reason = query === undefined ? decision.reason : `${decision.reason}; forwarded with ${Object.entries(query).map(([k, v]) => `${k}=${v}`).join(' ')}`
   return inspector.body === undefined ? { ...decision, forward, reason } : { ...decision, forward, reason, readBody: true }
 }
 
@@ -42,7 +43,7 @@ export function decideRequest(method: string, rawTarget: string, contentType: st
 export function decideBody(method: string, rawTarget: string, decision: Decision & { allow: true }, body: Uint8Array, policy: GuardPolicy): Decision {
   const verdict = inspectBody(inspectorFor(decision.route)!, body, policy)
   if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
-  const members = verdict.rewrite?.members
+  const members = verdict.rewrite?.members?.join(',')
   return {
     ...decision,
     ...(verdict.hostPaths === undefined ? {} : { hostPaths: verdict.hostPaths }),

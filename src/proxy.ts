@@ -15,6 +15,7 @@ import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
+import { own } from './owner/own.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
 export const HEALTH_PATH = '/_dockmoat/health'
@@ -76,12 +77,18 @@ export function createProxy(config: Config, log: Logger) {
       judgeBody(ctx, req, res, decision)
       return
     }
-    forward(ctx, req, res, decision)
+    proceed(ctx, req, res, decision)
   })
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (closing.has(req.socket)) return void socket.destroy()
-    hijack(ctx, req, socket, head, decisionFor(ctx, req))
+    const decision = decisionFor(ctx, req)
+    if (ctx.config.owner === undefined || !decision.allow) return hijack(ctx, req, socket, head, decision)
+    void own(ctx, req, decision).then((owned) => {
+      if (owned.ok) return hijack(ctx, req, socket, head, { ...decision, forward: owned.forward })
+      writeRawJson(socket, owned.status, owned.message)
+      logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
+    })
   })
 
   // A malformed request never reaches dockerd: Node's strict parser rejects it here.
@@ -166,12 +173,22 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
     const judged = decideBody(method, target, decision, received, ctx.config)
     if (!judged.allow) return refuse(ctx, req, res, judged)
     const body = judged.appendToBody === undefined ? received : appendMembers(received, judged.appendToBody)
-    if (judged.hostPaths === undefined || ctx.bindView.visible.length === 0) return forward(ctx, req, res, judged, body)
+    if (judged.hostPaths === undefined || ctx.bindView.visible.length === 0) return proceed(ctx, req, res, judged, body)
     void resolveHostPaths(ctx.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
       const final = decideResolved(method, target, judged, resolved, ctx.bindView.roots, ctx.config)
-      if (final.allow) forward(ctx, req, res, final, body)
+      if (final.allow) proceed(ctx, req, res, final, body)
       else refuse(ctx, req, res, final)
     })
+  })
+}
+
+/** The own stage (OWNER only: it asks dockerd), then forward. */
+function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer): void {
+  if (ctx.config.owner === undefined) return forward(ctx, req, res, decision, body)
+  void own(ctx, req, decision, body).then((owned) => {
+    if (!owned.ok) return refuse(ctx, req, res, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
+    const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)
+    forward(ctx, req, res, { ...decision, forward: owned.forward }, sent)
   })
 }
 

@@ -218,12 +218,30 @@ function templateToRegExp(template: string): RegExp {
       const colon = part.indexOf(':')
       const re = colon === -1 ? '[^/]+' : part.slice(colon + 1, -1)
       if (!['[^/]+', '.*', '.+'].includes(re)) throw new Error(`route table: unsupported variable ${part} in ${template}`)
-      source += re.replace('.', '[^\\n]')
+      source += '(' + re.replace('.', '[^\\n]') + ')'
     } else {
       source += part.replace(/[.*+?^$()[\]\\|]/g, '\\$&')
     }
   }
-  return new RegExp('^(?:/v[0-9.]+)?' + source + '$')
+  return new RegExp('^(/v[0-9.]+)?' + source + '$')
+}
+
+/** The version prefix (or '') and the variables' values of a path `route` matches. */
+export function routeParams(route: Route, path: string): { version: string; params: string[] } | undefined {
+  const match = route.pattern.exec(path)
+  return match === null ? undefined : { version: match[1] ?? '', params: match.slice(2) }
+}
+
+/** A path for `route` with these variable values, each percent-encoded as one segment's bytes. */
+export function routePath(route: Route, version: string, params: readonly string[]): string {
+  let i = 0
+  return version + route.template.replace(/\{[^}]+\}/g, () => encodeLatin1(params[i++] ?? ''))
+}
+
+// Path strings are latin1 (one character per byte), so encode byte-wise, keeping `/`
+// inside greedy names as dockerd would decode it back.
+function encodeLatin1(value: string): string {
+  return value.replace(/[^A-Za-z0-9._~\-/:@]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
 }
 
 export const ROUTES: readonly Route[] = ROWS.map(compile)

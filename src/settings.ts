@@ -86,6 +86,9 @@ interface ValueSpec {
 export const SETTINGS: readonly ValueSpec[] = [
   { name: 'ALLOW_BIND', default: '(none)', help: 'Comma-separated host paths that bind mounts may use, at or below each path by segment (`/srv/app` does not allow `/srv/application`); `/` allows any. Covers `Binds`, `Mounts` of type bind, service mounts, `VolumesFrom` (only with `/`), and local volumes with a `device` (`-o o=bind`, block devices; other types such as overlay, proc or NFS only with `/`).' },
   { name: 'ALLOW_CAPS', default: '(none)', help: 'Comma-separated capabilities that containers and services may add beyond dockerd\'s default set (`NET_ADMIN,SYS_TIME`, with or without `CAP_`), or `ALL`.' },
+  { name: 'OWNER', default: '(unset)', help: 'Turn ownership on: everything the client creates is labelled `OWNER_LABEL=<OWNER>`; lists, prunes and events show only what it owns, and any other object answers as dockerd answers for one that does not exist. Images it did not build stay readable and usable. See "One socket per CI job".' },
+  { name: 'OWNER_LABEL', default: 'dockmoat.owner', help: 'The label key `OWNER` is stamped under.' },
+  { name: 'OWNER_ADOPT', default: '(none)', help: 'Comma-separated names or IDs of containers the owner may use although it did not create them (a Jenkins agent for `--volumes-from`, a runner\'s own container).' },
   { name: 'CGROUP_PARENT', default: '(unset)', help: 'Place every container and classic build under this cgroup parent (a path for the cgroupfs driver, a `.slice` for systemd); a body or build asking for another is refused, and BuildKit is refused (it does not honour it).' },
   { name: 'MAX_BODY_BYTES', default: '1048576', help: 'Largest body dockmoat reads whole to judge it (container create and start, exec, volume and service bodies); a larger one gets 413.' },
   { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
@@ -111,10 +114,19 @@ export interface Config {
   maxBodyBytes: number
   /** Forced on every container and classic build, when set. */
   cgroupParent: string | undefined
+  /** Ownership, when OWNER is set. */
+  owner: Owner | undefined
   socketPath: string
   listen: Listen
   logLevel: LogLevel
   shutdownGraceMs: number
+}
+
+export interface Owner {
+  label: string
+  id: string
+  /** Container names (without `/`) and IDs the owner may use without owning them. */
+  adopt: readonly string[]
 }
 
 export class ConfigError extends Error {}
@@ -171,7 +183,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   const shutdownGraceMs = parseInteger('SHUTDOWN_GRACE_MS', env.SHUTDOWN_GRACE_MS ?? '1500', 0, 600_000)
   const maxBodyBytes = parseInteger('MAX_BODY_BYTES', env.MAX_BODY_BYTES ?? '1048576', 1024, 1024 ** 3)
-  return { grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes, cgroupParent: parseCgroupParent(env.CGROUP_PARENT), socketPath, listen, logLevel, shutdownGraceMs }
+  return { grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes, cgroupParent: parseCgroupParent(env.CGROUP_PARENT), owner: parseOwner(env), socketPath, listen, logLevel, shutdownGraceMs }
 }
 
 function listEntries(name: string, value: string | undefined): string[] {
@@ -188,6 +200,23 @@ function parseBindRoots(value: string | undefined): string[] {
     }
     return goPathClean(entry)
   })
+}
+
+function parseOwner(env: NodeJS.ProcessEnv): Owner | undefined {
+  const id = env.OWNER ?? ''
+  const label = env.OWNER_LABEL ?? 'dockmoat.owner'
+  const adopt = listEntries('OWNER_ADOPT', env.OWNER_ADOPT).map((name) => name.replace(/^\//, ''))
+  if (id === '') {
+    if (env.OWNER_LABEL !== undefined || adopt.length > 0) throw new ConfigError('OWNER_LABEL and OWNER_ADOPT need OWNER; set OWNER to the owner\'s name, such as OWNER=ci-job-1')
+    return undefined
+  }
+  // Label values travel in JSON bodies and filters; keep them printable and unambiguous.
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/.test(id)) throw new ConfigError(`OWNER=${JSON.stringify(id)} is not valid; use letters, digits and _.:@- (up to 128), starting with a letter or digit`)
+  if (!/^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/.test(label)) throw new ConfigError(`OWNER_LABEL=${JSON.stringify(label)} is not a label key; use letters, digits and _./- such as dockmoat.owner`)
+  for (const name of adopt) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new ConfigError(`OWNER_ADOPT entry ${JSON.stringify(name)} is not a container name or ID`)
+  }
+  return { label, id, adopt }
 }
 
 function parseCgroupParent(value: string | undefined): string | undefined {

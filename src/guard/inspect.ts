@@ -6,22 +6,23 @@ import type { Route } from '../routes.ts'
 import type { Config, GuardGrant } from '../settings.ts'
 import { DEFAULT_CAPABILITIES, normalizeCapability } from '../capabilities.ts'
 import { goPathClean, isWithin } from '../go-path.ts'
+import { queryValues } from '../query.ts'
 import { parseJson } from './json.ts'
 import { decodeGo, type GoObject, type GoValue } from './go-decode.ts'
 import { structOf, type GoStruct } from './go-types.ts'
-import { ContainerCreateWrapper, ExecConfig, ServiceSpec, VolumeCreate } from './schemas.ts'
+import { ContainerCreateWrapper, ExecConfig, LabelledCreate, NetworkConnect, ServiceSpec, VolumeCreate } from './schemas.ts'
 
-export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'cgroupParent'>
+export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'cgroupParent' | 'owner'>
 
 /** A host path the guard allowed by its name, and the field that asked for it. */
 export interface HostPath { path: string; what: string }
 
-/** What the guard adds to a request it allows (CGROUP_PARENT). */
+/** What the guard adds to a request it allows (CGROUP_PARENT, OWNER). */
 export interface Rewrite {
   /** JSON members appended to the body's top-level object: Go applies them last. */
-  members?: string
-  /** A `key=value` pair appended to the query. */
-  query?: string
+  members?: string[]
+  /** Query keys set to these values, replacing every pair dockerd would read as them. */
+  query?: Record<string, string>
 }
 
 export type GuardVerdict =
@@ -55,6 +56,7 @@ const judgeCreate = (body: GoObject, policy: Scope): Finding[] => {
     findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', 'NetworkingConfig.EndpointsConfig attaches the "host" network'))
   }
   if (policy.cgroupParent !== undefined) findings.push(...forceCgroupParent(inner, top, policy, policy.cgroupParent))
+  stampOwner(policy)
   return findings.filter(isFinding)
 }
 
@@ -71,7 +73,7 @@ function forceCgroupParent(inner: GoObject | undefined, top: GoObject | undefine
   }
   const asked = text(inner?.CgroupParent)
   if (asked !== '' && asked !== forced) return [{ what: `HostConfig.CgroupParent is ${JSON.stringify(asked)}`, variable: 'CGROUP_PARENT', fix }]
-  policy.rewrite = { members: `"HostConfig":${JSON.stringify({ CgroupParent: forced })}` }
+  addMembers(policy, `"HostConfig":${JSON.stringify({ CgroupParent: forced })}`)
   return []
 }
 
@@ -84,10 +86,11 @@ const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
     judge: (body, policy) => {
       const hostConfig = object(body.HostConfig) ?? object(body.TopHostConfig)
       // 20.10's start replaces the container's whole HostConfig with this one.
-      if (policy.cgroupParent !== undefined && hostConfig !== undefined) {
-        return [{ what: 'a start body (API < 1.24) replaces the HostConfig, CgroupParent included', variable: 'CGROUP_PARENT', fix: 'send the HostConfig with the create instead' }]
+      if ((policy.cgroupParent !== undefined || policy.owner !== undefined) && hostConfig !== undefined) {
+        const variable = policy.cgroupParent !== undefined ? 'CGROUP_PARENT' : 'OWNER'
+        return [{ what: `a start body (API < 1.24) replaces the HostConfig, ${variable === 'OWNER' ? 'its references' : 'CgroupParent'} included`, variable, fix: 'send the HostConfig with the create instead' }]
       }
-      return judgeCreate(body, { ...policy, cgroupParent: undefined })
+      return judgeCreate(body, { ...policy, cgroupParent: undefined, owner: undefined })
     },
   }],
   ['POST /containers/{name}/exec', {
@@ -96,10 +99,23 @@ const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
   }],
   ['POST /volumes/create', {
     body: VolumeCreate,
-    judge: (body, policy) => judgeVolumeOptions(body.DriverOpts, 'DriverOpts', policy),
+    judge: (body, policy) => {
+      stampOwner(policy)
+      return judgeVolumeOptions(body.DriverOpts, 'DriverOpts', policy)
+    },
   }],
   ['POST /services/create', { body: ServiceSpec, judge: judgeService }],
   ['POST /services/{id}/update', { body: ServiceSpec, judge: judgeService }],
+  // Read so that the own stage can check the container they name (OWNER).
+  ['POST /networks/{id}/connect', { body: NetworkConnect, judge: () => [] }],
+  ['POST /networks/{id}/disconnect', { body: NetworkConnect, judge: () => [] }],
+  ...['POST /networks/create', 'POST /secrets/create', 'POST /configs/create', 'POST /commit'].map((display): [string, Inspector] => [display, {
+    body: LabelledCreate,
+    judge: (_body, policy) => {
+      stampOwner(policy)
+      return []
+    },
+  }]),
   ['POST /build', { head: judgeBuild }],
   ['POST /session', { head: (_q, _c, policy) => judgeBuildKit(policy) }],
   ['POST /grpc', { head: (_q, _c, policy) => judgeBuildKit(policy) }],
@@ -203,13 +219,14 @@ function judgeHostConfig(hc: GoObject, at: string, policy: GuardPolicy): (Findin
     if (parts.length >= 2 && parts[0]!.startsWith('/')) findings.push(bindPath(policy, parts[0]!, `${where('Binds')}[${i}] ${JSON.stringify(bind)}`))
   })
   objects(hc.Mounts).forEach((mount, i) => findings.push(...judgeMount(mount, `${where('Mounts')}[${i}]`, policy)))
-  if (strings(hc.VolumesFrom).length > 0) {
+  // With OWNER, the own stage lets only owned or adopted containers be referenced.
+  if (strings(hc.VolumesFrom).length > 0 && policy.owner === undefined) {
     findings.push(bindPath(policy, '/', `${where('VolumesFrom')} copies every mount of another container, host binds included, which dockmoat cannot see`))
   }
 
   for (const field of ['NetworkMode', 'PidMode', 'IpcMode']) {
     const mode = text(hc[field])
-    if (mode.toLowerCase() === 'host' || mode.startsWith('container:')) {
+    if (mode.toLowerCase() === 'host' || (mode.startsWith('container:') && policy.owner === undefined)) {
       findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `${where(field)} is ${JSON.stringify(mode)}${mode.startsWith('container:') ? ' (that container\'s namespace may be the host\'s)' : ''}`))
     }
   }
@@ -281,8 +298,9 @@ function judgeVolumeOptions(options: GoValue | undefined, at: string, policy: Gu
 /** Filesystems that mount a block device named by `device`, and nothing else of the host. */
 const BLOCK_FILESYSTEMS: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'exfat', 'ntfs3', 'f2fs', 'iso9660', 'squashfs', 'udf'])
 
-function judgeService(spec: GoObject, policy: GuardPolicy): Finding[] {
+function judgeService(spec: GoObject, policy: Scope): Finding[] {
   const findings: (Finding | undefined)[] = []
+  stampOwner(policy, true)
   const task = object(spec.TaskTemplate) ?? {}
   const container = object(task.ContainerSpec)
   if (container !== undefined) {
@@ -317,7 +335,7 @@ function judgeBuild(query: string, contentType: string | undefined, policy: Scop
     findings.push({ what: `a build with Content-Type ${media} would take its options from the body, which dockmoat does not read`, variable: 'Content-Type', fix: 'send the build context as application/x-tar (no variable allows a form body)' })
   }
   for (const mode of queryValues(query, 'networkmode')) {
-    if (mode.toLowerCase() === 'host' || mode.startsWith('container:')) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build networkmode=${mode}`))
+    if (mode.toLowerCase() === 'host' || (mode.startsWith('container:') && policy.owner === undefined)) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build networkmode=${mode}`))
   }
   const buildkit = queryValues(query, 'version').includes('2')
   if (buildkit) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build version=2: ${BUILDKIT}`))
@@ -327,32 +345,56 @@ function judgeBuild(query: string, contentType: string | undefined, policy: Scop
     const asked = queryValues(query, 'cgroupparent')
     if (asked.some((value) => value !== forced)) {
       findings.push({ what: `build cgroupparent=${asked.find((value) => value !== forced)}`, variable: 'CGROUP_PARENT', fix: `leave it out or set it to ${JSON.stringify(forced)} (CGROUP_PARENT=${forced} places every build there)` })
-    } else if (asked.length === 0) {
-      policy.rewrite = { query: `cgroupparent=${encodeURIComponent(forced)}` }
+    } else {
+      setQueryValue(policy, 'cgroupparent', forced)
     }
     if (buildkit) findings.push({ what: 'a BuildKit build (version=2) runs its steps outside CGROUP_PARENT', variable: 'CGROUP_PARENT', fix: 'use the classic builder (DOCKER_BUILDKIT=0)' })
+  }
+  if (policy.owner !== undefined) {
+    // The built image is labelled from the `labels` query (a JSON object; r.FormValue
+    // takes the first), which overrides the Dockerfile's LABEL.
+    const given = queryValues(query, 'labels')[0]
+    const labels = given === undefined || given === '' ? {} : stringMap(given)
+    if (labels === undefined) findings.push({ what: 'build labels is not a JSON object of strings', variable: 'OWNER', fix: 'send labels as {"key":"value",...}' })
+    else setQueryValue(policy, 'labels', JSON.stringify({ ...labels, [policy.owner.label]: policy.owner.id }))
+    for (const mode of queryValues(query, 'networkmode')) {
+      if (mode.startsWith('container:')) findings.push({ what: `build networkmode=${mode}`, variable: 'OWNER', fix: 'build without another container\'s network' })
+    }
   }
   return findings.filter(isFinding)
 }
 
-/** Every value of `key` as Go's url.ParseQuery decodes it (`+` is a space). */
-export function queryValues(query: string, key: string): string[] {
-  const values: string[] = []
-  for (const pair of query.split('&')) {
-    const equals = pair.indexOf('=')
-    const name = unescapeQuery(equals === -1 ? pair : pair.slice(0, equals))
-    const value = unescapeQuery(equals === -1 ? '' : pair.slice(equals + 1))
-    // Go drops a pair it cannot unescape, so it sets nothing.
-    if (name === key && value !== undefined) values.push(value)
+/** A JSON object of strings as Go decodes it into map[string]string (last key wins). */
+function stringMap(text: string): Record<string, string> | undefined {
+  const parsed = parseJson(Buffer.from(text, 'latin1'), { kind: 'map', of: { kind: 'string' } })
+  if (!parsed.ok || parsed.node.kind !== 'object') return undefined
+  const out: Record<string, string> = {}
+  for (const { key, value } of parsed.node.members) {
+    if (value.kind === 'string') out[key] = value.value
+    else if (value.kind !== 'null') return undefined
   }
-  return values
+  return out
 }
 
-function unescapeQuery(raw: string): string | undefined {
-  const spaced = raw.replaceAll('+', ' ')
-  if (/%(?![0-9A-Fa-f]{2})/.test(spaced)) return undefined
-  // Query bytes are latin1 to Node; Go compares bytes, so decode byte-wise.
-  return spaced.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+function addMembers(policy: Scope, members: string): void {
+  policy.rewrite = { ...policy.rewrite, members: [...(policy.rewrite?.members ?? []), members] }
+}
+
+function setQueryValue(policy: Scope, key: string, value: string): void {
+  policy.rewrite = { ...policy.rewrite, query: { ...policy.rewrite?.query, [key]: value } }
+}
+
+/**
+ * OWNER: the owner label is appended as the body's last `Labels` (and, for services, the
+ * task's container labels): Go merges it into the labels already decoded, so the owner
+ * key is always ours, whatever case variant or duplicate came before.
+ */
+function stampOwner(policy: Scope, service = false): void {
+  const owner = policy.owner
+  if (owner === undefined) return
+  const labels = JSON.stringify({ [owner.label]: owner.id })
+  addMembers(policy, `"Labels":${labels}`)
+  if (service) addMembers(policy, `"TaskTemplate":{"ContainerSpec":{"Labels":${labels}}}`)
 }
 
 function flag(policy: GuardPolicy, variable: GuardGrant, what: string): Finding | undefined {

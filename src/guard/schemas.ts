@@ -18,6 +18,7 @@ export const HostConfig: GoStruct = struct('HostConfig', {
   Binds: sliceOf(string),
   NetworkMode: string,
   VolumesFrom: sliceOf(string),
+  Links: sliceOf(string),
   CapAdd: strslice,
   CapDrop: strslice,
   // API 1.40 only: replaces dockerd's default capability set (20.10 daemon/oci_linux.go).
@@ -87,3 +88,9 @@ export const ServiceSpec: GoStruct = struct('ServiceSpec', {
   // Deprecated service-level networks: 20.10 passes them to swarmkit too.
   Networks: sliceOf(structOf(NetworkAttachment)),
 })
+
+/** Bodies the guard reads only to stamp the owner label (OWNER): nothing in them is judged. */
+export const LabelledCreate: GoStruct = struct('CreateRequest', { Name: string })
+
+/** `POST /networks/{id}/connect` and `/disconnect`: the container named in the body. */
+export const NetworkConnect: GoStruct = struct('NetworkConnect', { Container: string, Name: string })

@@ -8,7 +8,8 @@ import { parseJson, type JsonNode } from '../../src/guard/json.ts'
 import { decodeGo, type GoObject, type GoValue } from '../../src/guard/go-decode.ts'
 import { bool, goFold, string, struct, type GoStruct } from '../../src/guard/go-types.ts'
 import { ContainerCreateWrapper, ExecConfig, HostConfig, ServiceSpec, VolumeCreate } from '../../src/guard/schemas.ts'
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, appendMembers, decodeBody, inspectBody, inspectorFor, queryValues } from '../../src/guard/inspect.ts'
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, appendMembers, decodeBody, inspectBody, inspectorFor } from '../../src/guard/inspect.ts'
+import { queryValues } from '../../src/query.ts'
 import { decideBody, decideRequest, type Decision } from '../../src/policy.ts'
 import { ROUTES } from '../../src/routes.ts'
 import { parseConfig } from '../../src/settings.ts'
@@ -431,6 +432,9 @@ t.test('guarded routes: every inspector key is a real route of routes.ts', async
     'POST /build', 'POST /containers/create', 'POST /containers/{name}/exec', 'POST /containers/{name}/start', 'POST /grpc',
     'POST /plugins/create', 'POST /plugins/pull', 'POST /plugins/{name}/set', 'POST /plugins/{name}/upgrade',
     'POST /services/create', 'POST /services/{id}/update', 'POST /session', 'POST /swarm/join', 'POST /volumes/create',
+    // read for OWNER: the owner label is stamped, or the container named in the body checked
+    'POST /networks/create', 'POST /secrets/create', 'POST /configs/create', 'POST /commit',
+    'POST /networks/{id}/connect', 'POST /networks/{id}/disconnect',
   ].sort()
   t.same(guarded, expected, 'exactly these displays have an inspector')
   for (const display of expected) t.ok(ROUTES.some((route) => route.display === display), `${display} is in ROUTES`)

@@ -1,0 +1,264 @@
+// OWNER, the stage that asks dockerd before forwarding: it resolves each reference the
+// way dockerd will (full ID, name, ID prefix; exec to its container), answers a foreign
+// object with dockerd's own "not found", and forwards the call on the resolved ID so no
+// other object can take the name between the check and the call.
+import type { IncomingMessage } from 'node:http'
+import type { Context } from '../exchange.ts'
+import type { Decision } from '../policy.ts'
+import { routeParams, routePath } from '../routes.ts'
+import { deriveTarget } from '../target.ts'
+import type { Owner } from '../settings.ts'
+import { decodeBody } from '../guard/inspect.ts'
+import { ContainerCreateWrapper, NetworkConnect, VolumeCreate } from '../guard/schemas.ts'
+import type { GoObject, GoValue } from '../guard/go-decode.ts'
+import { queryValues, setQuery } from '../query.ts'
+import { notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
+
+export type Owned =
+  | { ok: true; forward: string; append?: string }
+  | { ok: false; status: number; message: string }
+
+/** dockerd's predefined networks: everyone's to use. */
+const DEFAULT_NETWORKS = new Set(['bridge', 'none', 'host', 'default'])
+
+export async function own(ctx: Context, req: IncomingMessage, decision: Decision & { allow: true }, body?: Buffer): Promise<Owned> {
+  const owner = ctx.config.owner!
+  const route = decision.route
+  const rule = ownerRule(route)
+  const pass: Owned = { ok: true, forward: decision.forward }
+  if (rule === undefined) return pass
+  const refused = `dockmoat refused ${req.method} ${req.url} (${route.display})`
+  const question = decision.forward.indexOf('?')
+  const path = question === -1 ? decision.forward : decision.forward.slice(0, question)
+  const query = question === -1 ? '' : decision.forward.slice(question + 1)
+
+  switch (rule.kind) {
+    case 'refuse':
+      return { ok: false, status: 403, message: `${refused}: with OWNER set, ${rule.why}` }
+    case 'list': {
+      if (isForm(req)) return { ok: false, status: 403, message: `${refused}: a form body would set filters dockmoat does not see; send filters in the query` }
+      const filtered = ownerFilters(query, owner)
+      if (filtered === undefined) return { ok: false, status: 400, message: `${refused}: the filters parameter is not valid JSON of the form {"key":{"value":true}} or {"key":["value"]}` }
+      return { ok: true, forward: `${path}?${filtered}` }
+    }
+    case 'object': {
+      const target = deriveTarget(path)
+      const where = target.ok ? routeParams(route, target.path) : undefined
+      const ref = where?.params[0]
+      if (where === undefined || ref === undefined) return pass
+      const found = await resolve(ctx, owner, rule.object, ref)
+      if (!found.ok) return found
+      const params = [...where.params]
+      if (found.id !== undefined) params[0] = found.id
+      const forward = routePath(route, where.version, params) + (question === -1 ? '' : `?${query}`)
+      if (route.display === 'POST /networks/{id}/connect' || route.display === 'POST /networks/{id}/disconnect') {
+        const container = text(decodeBody(NetworkConnect, body ?? Buffer.alloc(0)).value?.Container)
+        if (container === '') return { ok: true, forward }
+        const target = await resolve(ctx, owner, 'container', container)
+        if (!target.ok) return target
+        return { ok: true, forward, append: `"Container":${JSON.stringify(target.id)}` }
+      }
+      return { ok: true, forward }
+    }
+    case 'create':
+      if (route.display === 'POST /commit') {
+        const container = queryValues(query, 'container')[0]
+        if (container === undefined || container === '') return pass
+        const found = await resolve(ctx, owner, 'container', container)
+        return found.ok ? { ok: true, forward: `${path}?${setQuery(query, { container: found.id! })}` } : found
+      }
+      if (route.display === 'POST /volumes/create') return volumeCreate(ctx, owner, body, refused, decision.forward)
+      return containerCreate(ctx, owner, body ?? Buffer.alloc(0), query, refused, decision.forward)
+  }
+}
+
+type Resolved = { ok: true; id?: string } | { ok: false; status: number; message: string }
+
+/** What `ref` names in dockerd, if it is the owner's (or adopted); otherwise dockerd's "not found". */
+async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string): Promise<Resolved> {
+  const missing = { ok: false as const, ...notFound(kind, ref) }
+  const segment = encodeURIComponent(ref)
+  const inspectPath = {
+    container: `/containers/${segment}/json`, exec: `/exec/${segment}/json`, network: `/networks/${segment}`, volume: `/volumes/${segment}`,
+    image: `/images/${segment}/json`, service: `/services/${segment}`, task: `/tasks/${segment}`, secret: `/secrets/${segment}`, config: `/configs/${segment}`,
+  }[kind]
+  const answer = await ask(ctx, inspectPath)
+  // Not found, or ambiguous (400 "multiple IDs"): either way nothing the client may name.
+  if (answer.status === 404 || answer.status === 400) return missing
+  if (answer.status !== 200) return { ok: false, status: answer.status === 0 ? 502 : answer.status, message: answer.message }
+  const object = answer.json
+  switch (kind) {
+    case 'exec': {
+      const container = await resolve(ctx, owner, 'container', text(object.ContainerID))
+      return container.ok ? { ok: true } : missing
+    }
+    case 'task': {
+      const service = await resolve(ctx, owner, 'service', text(object.ServiceID))
+      return service.ok ? { ok: true, id: text(object.ID) } : missing
+    }
+    case 'container': {
+      const id = text(object.Id)
+      const name = text(object.Name).replace(/^\//, '')
+      const adopted = owner.adopt.some((entry) => entry === name || entry === id || (entry.length >= 12 && id.startsWith(entry)))
+      return adopted || ownedBy(owner, labelsOf(object.Config)) ? { ok: true, id } : missing
+    }
+    case 'network':
+      if (DEFAULT_NETWORKS.has(text(object.Name))) return { ok: true, id: text(object.Id) }
+      return ownedBy(owner, labelsOf(object)) ? { ok: true, id: text(object.Id) } : missing
+    case 'volume':
+      return ownedBy(owner, labelsOf(object)) ? { ok: true } : missing
+    case 'image':
+      return ownedBy(owner, labelsOf(object.Config)) ? { ok: true } : missing
+    default:
+      return ownedBy(owner, labelsOf(object.Spec)) ? { ok: true, id: text(object.ID) } : missing
+  }
+}
+
+/**
+ * A container create may name other containers (VolumesFrom, `container:` modes, Links),
+ * networks and named volumes: each must be the owner's (or adopted, or a default network).
+ * Containers are rewritten to their full IDs in an appended HostConfig; a named volume
+ * that does not exist yet is created first, owned, so the create does not make it bare.
+ */
+async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: string, refused: string, forward: string): Promise<Owned> {
+  const decoded = decodeBody(ContainerCreateWrapper, body).value ?? {}
+  const hostConfig = object(decoded.HostConfig)
+  if (hostConfig === undefined && object(decoded.TopHostConfig) !== undefined) {
+    return { ok: false, status: 403, message: `${refused}: HostConfig fields at the top level of the body (read by Engine 20.10 to 26): send them inside HostConfig, as every current client does (with OWNER set, dockmoat rewrites references there)` }
+  }
+  const name = queryValues(query, 'name')[0]
+  if (name !== undefined && name !== '') {
+    const existing = await ask(ctx, `/containers/${encodeURIComponent(name)}/json`)
+    if (existing.status === 200 && !ownedBy(owner, labelsOf(existing.json.Config))) {
+      return { ok: false, status: 409, message: `Conflict. The container name "/${name.replace(/^\//, '')}" is already in use by a container that is not yours (dockmoat OWNER=${owner.id}).` }
+    }
+  }
+  const hc = hostConfig ?? {}
+  const rewritten: GoObject = {}
+  // A missing container in a create body is a 400 in dockerd's words for that field; a
+  // foreign one gets the same answer.
+  const asContainer = async (ref: string, missing = (r: string): string => `No such container: ${r}`): Promise<string | Owned> => {
+    const found = await resolve(ctx, owner, 'container', ref)
+    return found.ok ? found.id! : found.status === 404 ? { ok: false, status: 400, message: missing(ref) } : found
+  }
+  const volumesFrom: string[] = []
+  for (const entry of strings(hc.VolumesFrom)) {
+    const [ref = '', mode] = entry.split(':')
+    const id = await asContainer(ref)
+    if (typeof id !== 'string') return id
+    volumesFrom.push(mode === undefined ? id : `${id}:${mode}`)
+  }
+  if (volumesFrom.length > 0) rewritten.VolumesFrom = volumesFrom
+  for (const field of ['NetworkMode', 'PidMode', 'IpcMode']) {
+    const mode = text(hc[field])
+    if (!mode.startsWith('container:')) continue
+    const id = await asContainer(mode.slice('container:'.length))
+    if (typeof id !== 'string') return id
+    rewritten[field] = `container:${id}`
+  }
+  const links: string[] = []
+  for (const link of strings(hc.Links)) {
+    const [ref = '', alias] = link.split(':')
+    const id = await asContainer(ref.replace(/^\//, ''), (r) => `could not get container for ${r}: No such container: ${r}`)
+    if (typeof id !== 'string') return id
+    links.push(alias === undefined ? id : `${id}:${alias}`)
+  }
+  if (links.length > 0) rewritten.Links = links
+
+  const networks = new Set<string>()
+  const mode = text(hc.NetworkMode)
+  if (mode !== '' && !mode.startsWith('container:') && !DEFAULT_NETWORKS.has(mode)) networks.add(mode)
+  const endpoints = object(decoded.NetworkingConfig)?.EndpointsConfig
+  if (endpoints instanceof Map) for (const key of endpoints.keys()) if (!DEFAULT_NETWORKS.has(key)) networks.add(key)
+  for (const network of networks) {
+    const found = await resolve(ctx, owner, 'network', network)
+    if (!found.ok) return found
+  }
+
+  const volumes = new Set<string>()
+  for (const bind of strings(hc.Binds)) {
+    const parts = bind.split(':')
+    if (parts.length >= 2 && !parts[0]!.startsWith('/') && parts[0] !== '') volumes.add(parts[0]!)
+  }
+  for (const mount of Array.isArray(hc.Mounts) ? hc.Mounts : []) {
+    const m = object(mount)
+    if (text(m?.Type).toLowerCase() === 'volume' && text(m?.Source) !== '') volumes.add(text(m?.Source))
+  }
+  for (const volume of volumes) {
+    const made = await ensureVolume(ctx, owner, volume, refused)
+    if (!made.ok) return made
+  }
+  const append = Object.keys(rewritten).length === 0 ? undefined : `"HostConfig":${JSON.stringify(rewritten)}`
+  return append === undefined ? { ok: true, forward } : { ok: true, forward, append }
+}
+
+async function volumeCreate(ctx: Context, owner: Owner, body: Buffer | undefined, refused: string, forward: string): Promise<Owned> {
+  const name = text(decodeBody(VolumeCreate, body ?? Buffer.alloc(0)).value?.Name)
+  if (name === '') return { ok: true, forward }
+  const existing = await ask(ctx, `/volumes/${encodeURIComponent(name)}`)
+  // dockerd would answer 201 with the existing volume and its labels: not someone else's.
+  if (existing.status === 200 && !ownedBy(owner, labelsOf(existing.json))) return { ok: false, status: 409, message: `${refused}: the volume name ${name} is in use by a volume that is not yours` }
+  return { ok: true, forward }
+}
+
+/** A named volume a create refers to: the owner's, or made now with the owner's label. */
+async function ensureVolume(ctx: Context, owner: Owner, name: string, refused: string): Promise<Owned | { ok: true }> {
+  const existing = await ask(ctx, `/volumes/${encodeURIComponent(name)}`)
+  if (existing.status === 200) {
+    return ownedBy(owner, labelsOf(existing.json)) ? { ok: true } : { ok: false, status: 409, message: `${refused}: the volume name ${name} is in use by a volume that is not yours` }
+  }
+  const made = await ask(ctx, '/volumes/create', 'POST', JSON.stringify({ Name: name, Labels: { [owner.label]: owner.id } }))
+  return made.status === 201 ? { ok: true } : { ok: false, status: made.status || 502, message: made.message }
+}
+
+interface Answer { status: number; json: GoObject; message: string }
+
+/** One request of dockmoat's own to dockerd, answered whole (small JSON documents). */
+function ask(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: string): Promise<Answer> {
+  return new Promise((resolve) => {
+    let status = 0
+    const chunks: Buffer[] = []
+    ctx.upstream.dispatch({
+      path, method, headersTimeout: 30_000, bodyTimeout: 30_000,
+      headers: body === undefined ? [] : ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))],
+      body: body ?? null,
+    }, {
+      onRequestStart() {},
+      onResponseStart(_controller, statusCode) { status = statusCode },
+      onResponseData(_controller, chunk) { chunks.push(chunk) },
+      onResponseEnd() {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let json: GoObject = {}
+        try {
+          const parsed: unknown = JSON.parse(text)
+          if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as GoObject
+        } catch {
+          // not JSON: kept as the message
+        }
+        resolve({ status, json, message: typeof json.message === 'string' ? json.message : text })
+      },
+      onResponseError(_controller, error) {
+        resolve({ status: 0, json: {}, message: `dockmoat cannot reach the Docker Engine at ${ctx.config.socketPath}: ${error.message}` })
+      },
+    })
+  })
+}
+
+function isForm(req: IncomingMessage): boolean {
+  const media = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  return media === 'application/x-www-form-urlencoded' || media === 'multipart/form-data'
+}
+
+function ownedBy(owner: Owner, labels: Record<string, unknown> | undefined): boolean {
+  return labels?.[owner.label] === owner.id
+}
+
+function labelsOf(value: GoValue | undefined): Record<string, unknown> | undefined {
+  const labels = object(value)?.Labels
+  return labels !== null && typeof labels === 'object' && !Array.isArray(labels) ? (labels as Record<string, unknown>) : undefined
+}
+
+const object = (value: GoValue | undefined): GoObject | undefined =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map) ? value : undefined
+const strings = (value: GoValue | undefined): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
+const text = (value: GoValue | undefined): string => (typeof value === 'string' ? value : '')

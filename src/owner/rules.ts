@@ -1,0 +1,104 @@
+// OWNER, the pure half: which object each route acts on, how dockerd words "not found"
+// for it, and the owner term added to a list's filters. own.ts asks dockerd.
+import type { Route } from '../routes.ts'
+import type { Owner } from '../settings.ts'
+import { parseJson } from '../guard/json.ts'
+import { queryValues, setQuery } from '../query.ts'
+
+export type ObjectKind = 'container' | 'exec' | 'network' | 'volume' | 'image' | 'service' | 'task' | 'secret' | 'config'
+
+export type OwnerRule =
+  /** The route acts on the object named by its first path variable. */
+  | { kind: 'object'; object: ObjectKind }
+  /** A list, prune or event stream: the owner's label is added to its filters. */
+  | { kind: 'list'; swarm: boolean }
+  /** Creates whose body refers to other objects (checked by own.ts). */
+  | { kind: 'create' }
+  | { kind: 'refuse'; why: string }
+
+const LISTS: Record<string, boolean> = {
+  'GET /containers/json': false, 'POST /containers/prune': false, 'GET /networks': false, 'GET /networks/': false,
+  'POST /networks/prune': false, 'GET /volumes': false, 'POST /volumes/prune': false, 'POST /images/prune': false,
+  'GET /events': false, 'GET /services': true, 'GET /tasks': true, 'GET /secrets': true, 'GET /configs': true,
+}
+
+const REFUSED: Record<string, string> = {
+  'GET /system/df': 'it lists every container, image and volume on the host, and takes no filter',
+  'POST /build/prune': 'build cache records carry no owner, so it would prune every owner\'s cache',
+}
+
+// Image reads stay open (base images are everyone's); what changes an image needs it owned.
+const IMAGE_WRITES = new Set(['DELETE /images/{name}', 'POST /images/{name}/tag', 'POST /images/{name}/push'])
+
+const PREFIXES: [string, ObjectKind][] = [
+  ['/containers/{name}', 'container'], ['/exec/{id}', 'exec'], ['/exec/{name}', 'exec'], ['/networks/{id}', 'network'],
+  ['/volumes/{name}', 'volume'], ['/services/{id}', 'service'], ['/tasks/{id}', 'task'], ['/secrets/{id}', 'secret'],
+  ['/configs/{id}', 'config'],
+]
+
+const rules = new Map<Route, OwnerRule | undefined>()
+
+export function ownerRule(route: Route): OwnerRule | undefined {
+  if (!rules.has(route)) rules.set(route, ruleFor(route))
+  return rules.get(route)
+}
+
+function ruleFor(route: Route): OwnerRule | undefined {
+  const display = route.display
+  if (display in LISTS) return { kind: 'list', swarm: LISTS[display]! }
+  if (display in REFUSED) return { kind: 'refuse', why: REFUSED[display]! }
+  if (IMAGE_WRITES.has(display)) return { kind: 'object', object: 'image' }
+  if (['POST /containers/create', 'POST /commit', 'POST /volumes/create'].includes(display)) return { kind: 'create' }
+  const path = display.slice(display.indexOf(' ') + 1)
+  for (const [prefix, object] of PREFIXES) {
+    if (path === prefix || path.startsWith(prefix + '/')) return { kind: 'object', object }
+  }
+  return undefined
+}
+
+/** dockerd 20.10's own words for a missing object, so a foreign one reads the same. */
+export function notFound(kind: ObjectKind, ref: string): { status: number; message: string } {
+  const message = {
+    container: `No such container: ${ref}`,
+    exec: `No such exec instance: ${ref}`,
+    network: `network ${ref} not found`,
+    volume: `get ${ref}: no such volume`,
+    image: `No such image: ${ref}`,
+    service: `service ${ref} not found`,
+    task: `task ${ref} not found`,
+    secret: `secret ${ref} not found`,
+    config: `config ${ref} not found`,
+  }[kind]
+  return { status: 404, message }
+}
+
+/**
+ * The query with the owner's label ANDed into `filters`, as one `filters` pair in
+ * dockerd's map form. dockerd reads the first `filters` only, decodes it as a map (a
+ * duplicate key replaces the earlier one), and ANDs label terms on engine lists; swarm
+ * lists keep one value per label key, so every client term on the owner key is dropped.
+ * Undefined when the client's filters are not something dockerd would accept.
+ */
+export function ownerFilters(query: string, owner: Owner): string | undefined {
+  const given = queryValues(query, 'filters')[0]
+  const terms = given === undefined || given === '' ? new Map<string, Set<string>>() : parseFilters(given)
+  if (terms === undefined) return undefined
+  const labels = [...(terms.get('label') ?? [])].filter((term) => term !== owner.label && !term.startsWith(owner.label + '='))
+  terms.set('label', new Set([...labels, `${owner.label}=${owner.id}`]))
+  const json: Record<string, Record<string, boolean>> = {}
+  for (const [key, values] of terms) json[key] = Object.fromEntries([...values].map((v) => [v, true]))
+  return setQuery(query, { filters: JSON.stringify(json) })
+}
+
+/** filters.FromJSON: `{"k":{"v":true}}` or the legacy `{"k":["v"]}`. */
+function parseFilters(text: string): Map<string, Set<string>> | undefined {
+  const parsed = parseJson(Buffer.from(text, 'latin1'))
+  if (!parsed.ok || parsed.node.kind !== 'object') return undefined
+  const terms = new Map<string, Set<string>>()
+  for (const { key, value } of parsed.node.members) {
+    if (value.kind === 'object') terms.set(key, new Set(value.members.map((m) => m.key)))
+    else if (value.kind === 'array' && value.items.every((item) => item.kind === 'string')) terms.set(key, new Set(value.items.map((item) => (item as { value: string }).value)))
+    else return undefined
+  }
+  return terms
+}

@@ -1,0 +1,33 @@
+// Query strings as Go's url.ParseQuery reads them (dockerd's r.Form): pairs split on `&`,
+// `+` is a space, a pair that does not unescape is dropped, and r.FormValue takes the
+// first value of a key. Strings are latin1, one character per byte, as Node gives them.
+
+export interface QueryPair { raw: string; key: string | undefined; value: string | undefined }
+
+export function queryPairs(query: string): QueryPair[] {
+  if (query === '') return []
+  return query.split('&').map((raw) => {
+    const equals = raw.indexOf('=')
+    return { raw, key: unescapeQuery(equals === -1 ? raw : raw.slice(0, equals)), value: unescapeQuery(equals === -1 ? '' : raw.slice(equals + 1)) }
+  })
+}
+
+/** Every value of `key` dockerd would see, in order (the first is r.FormValue's). */
+export function queryValues(query: string, key: string): string[] {
+  const values: string[] = []
+  for (const pair of queryPairs(query)) if (pair.key === key && pair.value !== undefined) values.push(pair.value)
+  return values
+}
+
+/** The query without any pair dockerd would read as one of `keys`, then `key=value` for each. */
+export function setQuery(query: string, values: Readonly<Record<string, string>>): string {
+  const kept = queryPairs(query).filter((pair) => pair.key === undefined || !(pair.key in values)).map((pair) => pair.raw)
+  for (const [key, value] of Object.entries(values)) kept.push(`${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
+  return kept.join('&')
+}
+
+function unescapeQuery(raw: string): string | undefined {
+  const spaced = raw.replaceAll('+', ' ')
+  if (/%(?![0-9A-Fa-f]{2})/.test(spaced)) return undefined
+  return spaced.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+}
