@@ -8,6 +8,7 @@ import { decideBody, decideRequest } from './policy.ts'
 import { createProxy, HEALTH_PATH } from './proxy.ts'
 import { listen } from './listen.ts'
 import type { BindView } from './bind-view.ts'
+import { ownerRule } from './owner/rules.ts'
 
 const USAGE = `usage: dockmoat [serve]            run the proxy (configured by environment variables)
        dockmoat check METHOD PATH [< BODY]
@@ -37,7 +38,11 @@ function check(args: string[]): never {
     const body = process.stdin.isTTY ? Buffer.alloc(0) : fs.readFileSync(0)
     decision = decideBody(method, path, decision, body, config)
   }
-  process.stdout.write(`${decision.allow ? 'allowed' : 'refused'}: ${decision.reason}\n`)
+  // Ownership is a question for dockerd at call time, which check does not ask.
+  const ownership = decision.allow && config.owner !== undefined && ownerRule(decision.route) !== undefined
+    ? ` (with OWNER=${config.owner.id}, dockmoat also asks dockerd whether the objects named are the owner's when the call is made; check cannot answer that)`
+    : ''
+  process.stdout.write(`${decision.allow ? 'allowed' : 'refused'}: ${decision.reason}${ownership}\n`)
   process.exit(decision.allow ? 0 : 1)
 }
 
@@ -76,6 +81,8 @@ async function serve(): Promise<void> {
     granted: TOGGLES.filter((t) => config.grants[t.name]).map((t) => t.name),
     allowBind: config.allowBind,
     allowCaps: config.allowCaps === 'ALL' ? 'ALL' : [...config.allowCaps],
+    ...(config.cgroupParent === undefined ? {} : { cgroupParent: config.cgroupParent }),
+    ...(config.owner === undefined ? {} : { owner: config.owner }),
   }, 'dockmoat listening')
   describeBindView(proxy.ctx.bindView, log)
   probeSocket(config, log)

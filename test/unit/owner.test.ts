@@ -1,0 +1,74 @@
+// OWNER's pure half: which object a route acts on, dockerd's words for a missing object,
+// and the owner's label ANDed into a list's filters so that no client input widens it.
+import t from 'tap'
+import { ROUTES } from '../../src/routes.ts'
+import { notFound, ownerFilters, ownerRule } from '../../src/owner/rules.ts'
+import { parseConfig } from '../../src/settings.ts'
+import { queryValues } from '../../src/query.ts'
+
+const owner = { label: 'dockmoat.owner', id: 'a', adopt: [] }
+const route = (display: string) => {
+  const found = ROUTES.find((r) => r.display === display)
+  if (found === undefined) throw new Error(`no route ${display}`)
+  return found
+}
+
+/** The filters dockerd would read from the rewritten query, as key -> sorted values. */
+function filtersOf(query: string | undefined): Record<string, string[]> {
+  if (query === undefined) throw new Error('refused')
+  const values = queryValues(query, 'filters')
+  const parsed = JSON.parse(values[0]!) as Record<string, Record<string, boolean>>
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, Object.keys(v).sort()]))
+}
+
+t.test('every per-object route of every owned kind has a rule', async (t) => {
+  for (const r of ROUTES) {
+    const path = r.template
+    const kind = /^\/(containers|exec|networks|volumes|services|tasks|secrets|configs)\/\{/.exec(path)?.[1]
+    if (kind === undefined) continue
+    t.equal(ownerRule(r)?.kind, 'object', `${r.display} acts on one ${kind}`)
+  }
+  t.same(ownerRule(route('DELETE /images/{name}')), { kind: 'object', object: 'image' }, 'image delete needs an owned image')
+  t.equal(ownerRule(route('GET /images/{name}/json')), undefined, 'image inspect stays open (base images)')
+  t.same(ownerRule(route('GET /containers/json')), { kind: 'list', swarm: false }, 'container list is filtered')
+  t.same(ownerRule(route('GET /services')), { kind: 'list', swarm: true }, 'service list is a swarm list')
+  t.equal(ownerRule(route('GET /events'))?.kind, 'list', 'events are filtered')
+  t.equal(ownerRule(route('GET /system/df'))?.kind, 'refuse', '/system/df is refused')
+  t.equal(ownerRule(route('POST /containers/create'))?.kind, 'create', 'container create checks its references')
+  t.equal(ownerRule(route('GET /_ping')), undefined, 'ping is nobody\'s')
+})
+
+t.test('not found reads as dockerd 20.10 words it', async (t) => {
+  t.same(notFound('container', 'x'), { status: 404, message: 'No such container: x' })
+  t.same(notFound('network', 'n'), { status: 404, message: 'network n not found' })
+  t.same(notFound('volume', 'v'), { status: 404, message: 'get v: no such volume' })
+  t.same(notFound('exec', 'e'), { status: 404, message: 'No such exec instance: e' })
+})
+
+t.test('the owner term is ANDed in, and no client input widens it', async (t) => {
+  t.same(filtersOf(ownerFilters('', owner)), { label: ['dockmoat.owner=a'] }, 'no filters: the owner term alone')
+  t.same(filtersOf(ownerFilters('all=1', owner)), { label: ['dockmoat.owner=a'] }, 'other parameters kept')
+  t.equal(ownerFilters('all=1', owner)?.startsWith('all=1&'), true, 'and in place')
+  const compose = encodeURIComponent('{"label":{"com.docker.compose.project=p":true}}')
+  t.same(filtersOf(ownerFilters(`filters=${compose}`, owner)), { label: ['com.docker.compose.project=p', 'dockmoat.owner=a'] }, 'the client\'s own label terms are kept (compose, testcontainers)')
+  const legacy = encodeURIComponent('{"label":["org.testcontainers=true"],"status":["running"]}')
+  t.same(filtersOf(ownerFilters(`filters=${legacy}`, owner)), { label: ['dockmoat.owner=a', 'org.testcontainers=true'], status: ['running'] }, 'the legacy slice form is read')
+  const claim = encodeURIComponent('{"label":["dockmoat.owner=b","dockmoat.owner"]}')
+  t.same(filtersOf(ownerFilters(`filters=${claim}`, owner)), { label: ['dockmoat.owner=a'] }, 'terms on the owner key are dropped (swarm lists keep one value per key)')
+  const duplicate = encodeURIComponent('{"label":["dockmoat.owner=a"],"label":["x=1"]}')
+  t.same(filtersOf(ownerFilters(`filters=${duplicate}`, owner)), { label: ['dockmoat.owner=a', 'x=1'] }, 'a duplicate key replaces the earlier one, as Go\'s map decode does, and the owner term is still added')
+  const two = ownerFilters(`filters=${encodeURIComponent('{"label":["x=1"]}')}&filters=${encodeURIComponent('{}')}&fil%74ers=${encodeURIComponent('{}')}`, owner)
+  t.equal(queryValues(two!, 'filters').length, 1, 'every filters pair (also percent-encoded keys) becomes one')
+  t.same(filtersOf(two), { label: ['dockmoat.owner=a', 'x=1'] }, 'read from the first, as r.Form.Get does')
+  t.equal(ownerFilters('filters=not-json', owner), undefined, 'invalid filters are refused, not passed')
+  t.equal(ownerFilters(`filters=${encodeURIComponent('{"label":"x"}')}`, owner), undefined, 'a filter value that is neither form is refused')
+})
+
+t.test('OWNER settings', async (t) => {
+  t.equal(parseConfig({}).owner, undefined, 'off by default')
+  t.same(parseConfig({ OWNER: 'ci-job-1' }).owner, { label: 'dockmoat.owner', id: 'ci-job-1', adopt: [] }, 'default label key')
+  t.same(parseConfig({ OWNER: 'x', OWNER_LABEL: 'com.example.owner', OWNER_ADOPT: '/agent, 0123456789ab' }).owner, { label: 'com.example.owner', id: 'x', adopt: ['agent', '0123456789ab'] }, 'label and adoption')
+  for (const env of [{ OWNER: 'a b' }, { OWNER: '"x"' }, { OWNER_ADOPT: 'agent' }, { OWNER: 'x', OWNER_LABEL: 'a=b' }, { OWNER: 'x', OWNER_ADOPT: 'a/b' }]) {
+    t.throws(() => parseConfig(env), /OWNER/, `${JSON.stringify(env)} refused, naming the variable`)
+  }
+})
