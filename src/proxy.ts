@@ -15,7 +15,7 @@ import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
-import { own } from './owner/own.ts'
+import { own, type Answer } from './owner/own.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
 export const HEALTH_PATH = '/_dockmoat/health'
@@ -85,7 +85,7 @@ export function createProxy(config: Config, log: Logger) {
     const decision = decisionFor(ctx, req)
     if (ctx.config.owner === undefined || !decision.allow) return hijack(ctx, req, socket, head, decision)
     void own(ctx, req, decision).then((owned) => {
-      if (owned.ok) return hijack(ctx, req, socket, head, { ...decision, forward: owned.forward })
+      if (owned.ok) return hijack(ctx, req, socket, head, 'forward' in owned ? { ...decision, forward: owned.forward } : decision)
       writeRawJson(socket, owned.status, owned.message)
       logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
     })
@@ -185,11 +185,20 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
 /** The own stage (OWNER only: it asks dockerd), then forward. */
 function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer): void {
   if (ctx.config.owner === undefined) return forward(ctx, req, res, decision, body)
+  const started = performance.now()
   void own(ctx, req, decision, body).then((owned) => {
     if (!owned.ok) return refuse(ctx, req, res, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
+    if ('answered' in owned) return answer(ctx, req, res, decision, owned.answered, started)
     const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)
     forward(ctx, req, res, { ...decision, forward: owned.forward }, sent)
   })
+}
+
+/** dockerd's answer to a lookup that was the client's own call (an inspect under OWNER). */
+function answer(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, answered: Answer, started: number): void {
+  res.writeHead(answered.status, { ...clientResponseHeaders(answered.headers, false), 'content-length': answered.body.length })
+  res.end(answered.body)
+  logExchange(ctx, req, decision, { status: answered.status, bytes: answered.body.length, ms: Math.round(performance.now() - started), client: clientOf(req) })
 }
 
 function health(ctx: Context, res: ServerResponse): void {

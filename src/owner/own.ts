@@ -2,7 +2,7 @@
 // way dockerd will (full ID, name, ID prefix; exec to its container), answers a foreign
 // object with dockerd's own "not found", and forwards the call on the resolved ID so no
 // other object can take the name between the check and the call.
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Context } from '../exchange.ts'
 import type { Decision } from '../policy.ts'
 import { routeParams, routePath } from '../routes.ts'
@@ -16,6 +16,8 @@ import { notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
 
 export type Owned =
   | { ok: true; forward: string; append?: string }
+  /** The lookup was the call itself (an inspect): its answer is the client's. */
+  | { ok: true; answered: Answer }
   | { ok: false; status: number; message: string }
 
 /** dockerd's predefined networks: everyone's to use. */
@@ -48,6 +50,7 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
       if (where === undefined || ref === undefined) return pass
       const found = await resolve(ctx, owner, rule.object, ref)
       if (!found.ok) return found
+      if (question === -1 && req.method === 'GET' && route.display === INSPECT[rule.object]) return { ok: true, answered: found.answer }
       const params = [...where.params]
       if (found.id !== undefined) params[0] = found.id
       const forward = routePath(route, where.version, params) + (question === -1 ? '' : `?${query}`)
@@ -72,7 +75,13 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
   }
 }
 
-type Resolved = { ok: true; id?: string } | { ok: false; status: number; message: string }
+type Resolved = { ok: true; id?: string; answer: Answer } | { ok: false; status: number; message: string }
+
+// The route whose answer the lookup of each kind already is.
+const INSPECT: Partial<Record<ObjectKind, string>> = {
+  container: 'GET /containers/{name}/json', network: 'GET /networks/{id}', volume: 'GET /volumes/{name}',
+  exec: 'GET /exec/{id}/json', service: 'GET /services/{id}', task: 'GET /tasks/{id}', secret: 'GET /secrets/{id}', config: 'GET /configs/{id}',
+}
 
 /** What `ref` names in dockerd, if it is the owner's (or adopted); otherwise dockerd's "not found". */
 async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string): Promise<Resolved> {
@@ -87,30 +96,31 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
   if (answer.status === 404 || answer.status === 400) return missing
   if (answer.status !== 200) return { ok: false, status: answer.status === 0 ? 502 : answer.status, message: answer.message }
   const object = answer.json
+  const yes = (id?: string): Resolved => (id === undefined ? { ok: true, answer } : { ok: true, id, answer })
   switch (kind) {
     case 'exec': {
       const container = await resolve(ctx, owner, 'container', text(object.ContainerID))
-      return container.ok ? { ok: true } : missing
+      return container.ok ? yes() : missing
     }
     case 'task': {
       const service = await resolve(ctx, owner, 'service', text(object.ServiceID))
-      return service.ok ? { ok: true, id: text(object.ID) } : missing
+      return service.ok ? yes(text(object.ID)) : missing
     }
     case 'container': {
       const id = text(object.Id)
       const name = text(object.Name).replace(/^\//, '')
       const adopted = owner.adopt.some((entry) => entry === name || entry === id || (entry.length >= 12 && id.startsWith(entry)))
-      return adopted || ownedBy(owner, labelsOf(object.Config)) ? { ok: true, id } : missing
+      return adopted || ownedBy(owner, labelsOf(object.Config)) ? yes(id) : missing
     }
     case 'network':
-      if (DEFAULT_NETWORKS.has(text(object.Name))) return { ok: true, id: text(object.Id) }
-      return ownedBy(owner, labelsOf(object)) ? { ok: true, id: text(object.Id) } : missing
+      if (DEFAULT_NETWORKS.has(text(object.Name))) return yes(text(object.Id))
+      return ownedBy(owner, labelsOf(object)) ? yes(text(object.Id)) : missing
     case 'volume':
-      return ownedBy(owner, labelsOf(object)) ? { ok: true } : missing
+      return ownedBy(owner, labelsOf(object)) ? yes() : missing
     case 'image':
-      return ownedBy(owner, labelsOf(object.Config)) ? { ok: true } : missing
+      return ownedBy(owner, labelsOf(object.Config)) ? yes() : missing
     default:
-      return ownedBy(owner, labelsOf(object.Spec)) ? { ok: true, id: text(object.ID) } : missing
+      return ownedBy(owner, labelsOf(object.Spec)) ? yes(text(object.ID)) : missing
   }
 }
 
@@ -211,12 +221,13 @@ async function ensureVolume(ctx: Context, owner: Owner, name: string, refused: s
   return made.status === 201 ? { ok: true } : { ok: false, status: made.status || 502, message: made.message }
 }
 
-interface Answer { status: number; json: GoObject; message: string }
+export interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer; json: GoObject; message: string }
 
 /** One request of dockmoat's own to dockerd, answered whole (small JSON documents). */
 function ask(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: string): Promise<Answer> {
   return new Promise((resolve) => {
     let status = 0
+    let headers: IncomingHttpHeaders = {}
     const chunks: Buffer[] = []
     ctx.upstream.dispatch({
       path, method, headersTimeout: 30_000, bodyTimeout: 30_000,
@@ -224,10 +235,14 @@ function ask(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: 
       body: body ?? null,
     }, {
       onRequestStart() {},
-      onResponseStart(_controller, statusCode) { status = statusCode },
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        status = statusCode
+        headers = responseHeaders
+      },
       onResponseData(_controller, chunk) { chunks.push(chunk) },
       onResponseEnd() {
-        const text = Buffer.concat(chunks).toString('utf8')
+        const body = Buffer.concat(chunks)
+        const text = body.toString('utf8')
         let json: GoObject = {}
         try {
           const parsed: unknown = JSON.parse(text)
@@ -235,10 +250,10 @@ function ask(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: 
         } catch {
           // not JSON: kept as the message
         }
-        resolve({ status, json, message: typeof json.message === 'string' ? json.message : text })
+        resolve({ status, headers, body, json, message: typeof json.message === 'string' ? json.message : text })
       },
       onResponseError(_controller, error) {
-        resolve({ status: 0, json: {}, message: `dockmoat cannot reach the Docker Engine at ${ctx.config.socketPath}: ${error.message}` })
+        resolve({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: `dockmoat cannot reach the Docker Engine at ${ctx.config.socketPath}: ${error.message}` })
       },
     })
   })
