@@ -11,7 +11,7 @@ import type { BenchConfig } from './config.ts'
 import { Fixtures, RUN_LABEL } from './fixtures.ts'
 import { evaluate, Recorder } from './model.ts'
 import { dockerdPid, machine } from './proc.ts'
-import { renderMarkdown, renderSvg, type Report } from './report.ts'
+import { applies, renderMarkdown, renderSvg, type OwnerSetup, type Report } from './report.ts'
 import { SharingSampler } from './sharing.ts'
 import { durationText, round } from './stats.ts'
 import { directTarget, logDirectory, REPO, startCompare, startDockmoat, type Target } from './targets.ts'
@@ -21,6 +21,7 @@ import { createBody, createWorkload } from './workloads/create.ts'
 import { eventsWorkload } from './workloads/events.ts'
 import { execWorkload } from './workloads/exec.ts'
 import { afterRunMemory, idleMemory, startupWorkload, type ProxyStarter } from './workloads/lifecycle.ts'
+import { ownerWorkload } from './workloads/owner.ts'
 import { listWorkload, pingWorkload } from './workloads/requests.ts'
 
 export interface RunOptions {
@@ -71,13 +72,15 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
   const fixtures = new Fixtures(runId)
   const logDir = logDirectory()
   const proxies: Target[] = []
+  /** Proxies a workload starts for itself (the OWNER one): stopped by the workload, and here if it is interrupted. */
+  const sidecars: Target[] = []
   const machineInfo = machine()
   const othersAtStart = await runningOthers(config.socketPath, runId)
   const sharing = new SharingSampler()
   sharing.start()
 
   const cleanupAll = async (): Promise<void> => {
-    for (const proxy of proxies.splice(0)) await proxy.stop().catch(() => undefined)
+    for (const proxy of [...proxies.splice(0), ...sidecars.splice(0)]) await proxy.stop().catch(() => undefined)
     await fixtures.removeAll().catch(() => undefined)
     fs.rmSync(logDir, { recursive: true, force: true })
   }
@@ -88,10 +91,10 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
   const ctx: Ctx = { config, targets: [direct], fixtures, recorder, details: {}, cpu: [], dockerdPid: dockerdPid(), log }
   const logSizes: Record<string, { bytes: number; lines: number }> = {}
   try {
-    log(`setup: ${config.list.containers} containers to list, a work container, a flush container and a volume for the create cycles (run ${runId})`)
+    log(`setup: ${config.list.containers} containers to list, a work container, a flush container and a volume for the create cycles (run ${runId}); the OWNER workload makes ${config.owner.owned} more through its proxy`)
     await fixtures.prepare()
     const [work, flush, cycleVolume] = await Promise.all([fixtures.running('work'), fixtures.running('flush'), fixtures.volume('cycle')])
-    await Promise.all([fixtures.manyRunning('list', config.list.containers), prepareArchive(ctx, work)])
+    const [listed] = await Promise.all([fixtures.manyRunning('list', config.list.containers), prepareArchive(ctx, work)])
 
     const starters: ProxyStarter[] = [
       { name: 'dockmoat', start: () => startDockmoat({ socketPath: config.socketPath, logLevel: config.logLevel, logDir }) },
@@ -116,6 +119,11 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       ['create', () => createWorkload(ctx, cycleVolume)],
       ['ping', () => pingWorkload(ctx)],
       ['list', () => listWorkload(ctx)],
+      ['owner', () => ownerWorkload(ctx, async (env) => {
+        const target = await startDockmoat({ socketPath: config.socketPath, logLevel: config.logLevel, logDir, name: 'dockmoat-owner', env })
+        sidecars.push(target)
+        return target
+      }, listed[0] ?? work)],
       ['archive', () => archiveWorkload(ctx, work)],
     ]
     for (const [name, stage] of stages) {
@@ -158,10 +166,14 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     createLoops: String(config.create.loops),
     createCycles: String(config.create.cycles),
     createBodyBytes: String(Buffer.byteLength(createBody(fixtures.image, fixtures.volumes[0] ?? '', runId))),
+    ownerOwned: String((ctx.details.ownerSetup as OwnerSetup | undefined)?.owned ?? config.owner.owned),
+    ownerTotal: String((ctx.details.ownerSetup as OwnerSetup | undefined)?.total ?? '?'),
+    ownerConnections: String(config.owner.connections),
   })
   const verdict: Report['verdict'] = {}
   for (const name of targetNames.filter((n) => n !== 'direct')) {
-    const judged = metrics.filter((m) => m.rule.kind !== 'info')
+    const kind = ctx.targets.find((t) => t.name === name)?.kind
+    const judged = metrics.filter((m) => m.rule.kind !== 'info' && applies(m, kind))
     verdict[name] = {
       passed: judged.filter((m) => m.pass[name] === true).length,
       failed: judged.filter((m) => m.pass[name] === false).length,
@@ -192,7 +204,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       shared: othersAtStart > 0 || othersAtEnd > 0 || shared.otherPercent >= 3,
       targets: ctx.targets.map((t) => ({ name: t.name, kind: t.kind, command: t.command, pid: t.pid ?? null, argv: t.argv ?? null })),
       runId,
-      rounds: { ping: config.ping.rounds, list: config.list.rounds, archive: config.archive.rounds, exec: config.exec.rounds, events: config.events.rounds, create: config.create.rounds, startup: config.startup.runs },
+      rounds: { ping: config.ping.rounds, list: config.list.rounds, archive: config.archive.rounds, exec: config.exec.rounds, events: config.events.rounds, create: config.create.rounds, owner: config.owner.rounds, startup: config.startup.runs },
     },
     config,
     metrics,

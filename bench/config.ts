@@ -17,6 +17,13 @@ export interface BenchConfig {
    * concurrent client loops (each first runs one cycle untimed); `hangMs` bounds each request.
    */
   create: { rounds: number; cycles: number; loops: number; hangMs: number }
+  /**
+   * OWNER: `owned` running containers made through a dockmoat started with OWNER, next to
+   * the list workload's `list.containers` (and the work and flush containers) that are not
+   * its owner's; the list and an owned container's inspect in a closed loop on
+   * `connections` (the inspect also on one), as the list workload measures.
+   */
+  owner: { rounds: number; owned: number; connections: number; warmupMs: number; durationMs: number }
   startup: { runs: number }
   /** Quiet time before the idle and after-the-run RSS readings. */
   settleMs: number
@@ -43,6 +50,7 @@ export const FULL: BenchConfig = {
   exec: { rounds: 3, trueRuns: 20, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 20_000 },
   events: { rounds: 3, watchers: 1000, holdMs: 20_000, flushEvents: 10, flushGapMs: 150 },
   create: { rounds: 3, cycles: 30, loops: 2, hangMs: 30_000 },
+  owner: { rounds: 5, owned: 10, connections: 8, warmupMs: 500, durationMs: 3000 },
   startup: { runs: 5 },
   settleMs: 5000,
   idleAfterRunMs: 120_000,
@@ -57,6 +65,7 @@ export const QUICK: BenchConfig = {
   exec: { rounds: 2, trueRuns: 5, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 15_000 },
   events: { rounds: 2, watchers: 200, holdMs: 3000, flushEvents: 6, flushGapMs: 120 },
   create: { rounds: 2, cycles: 6, loops: 2, hangMs: 30_000 },
+  owner: { rounds: 2, owned: 10, connections: 8, warmupMs: 300, durationMs: 1000 },
   startup: { runs: 3 },
   settleMs: 2000,
   idleAfterRunMs: 5000,

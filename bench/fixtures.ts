@@ -26,18 +26,19 @@ export class Fixtures {
     this.image = await testImage()
   }
 
-  private async make(verb: 'run' | 'create', prefix: string, command: string[], extra: string[] = []): Promise<Made> {
+  /** `host`: the DOCKER_HOST the CLI makes it through (a proxy); the name is listed first, so it is removed whatever the answer. */
+  private async make(verb: 'run' | 'create', prefix: string, command: string[], extra: string[] = [], host = DOCKER_DIRECT_HOST): Promise<Made> {
     const name = uniqueName(`bench-${prefix}`)
     this.names.push(name)
     const args = verb === 'run' ? ['run', '-d'] : ['create']
-    const result = await docker([...args, '--name', name, '--label', `${RUN_LABEL}=${this.runId}`, '--network', 'none', ...extra, this.image, ...command], { host: DOCKER_DIRECT_HOST, timeoutMs: 60_000 })
+    const result = await docker([...args, '--name', name, '--label', `${RUN_LABEL}=${this.runId}`, '--network', 'none', ...extra, this.image, ...command], { host, timeoutMs: 60_000 })
     if (result.code !== 0) throw new Error(`docker ${verb} ${name} failed (exit ${result.code}): ${result.stderr.trim()}`)
     return { name, id: result.stdout.trim().split('\n').pop()!.trim() }
   }
 
-  /** A running container that sleeps for an hour. */
-  running(prefix: string): Promise<Made> {
-    return this.make('run', prefix, ['sleep', '3600'])
+  /** A running container that sleeps for an hour; `host`: made through that DOCKER_HOST instead of directly. */
+  running(prefix: string, host?: string): Promise<Made> {
+    return this.make('run', prefix, ['sleep', '3600'], [], host)
   }
 
   /** A created (not started) container. */
@@ -46,13 +47,13 @@ export class Fixtures {
   }
 
   /** Many running containers, a few at a time. */
-  async manyRunning(prefix: string, count: number, parallel = 4): Promise<Made[]> {
+  async manyRunning(prefix: string, count: number, parallel = 4, host?: string): Promise<Made[]> {
     const made: Made[] = []
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < count) {
+      while (next < count && this.open) {
         next++
-        made.push(await this.running(prefix))
+        made.push(await this.running(prefix, host))
       }
     }
     await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker))

@@ -29,6 +29,11 @@ export interface MetricSpec {
   targetText: string
   /** Shown in the ratio chart. */
   chart?: boolean
+  /**
+   * `dockmoat`: measured for dockmoat only (the OWNER workload starts a dockmoat of its own,
+   * with OWNER set, and records it in dockmoat's column); compared proxies show —.
+   */
+  scope?: 'dockmoat'
 }
 
 export const METRICS: readonly MetricSpec[] = [
@@ -50,6 +55,12 @@ export const METRICS: readonly MetricSpec[] = [
   { id: 'create_cycle_ok', workload: 'create', label: 'create cycles that completed ({createCycles} per round: 201, 204, exit 0, 204)', unit: 'cycles', better: 'higher', rule: { kind: 'allOf' }, targetText: 'all complete' },
   { id: 'create_request_p50', workload: 'create', label: '`POST /containers/create` alone ({createBodyBytes}-byte docker CLI body, judged by the guard), p50', unit: 'ms', better: 'lower', rule: { kind: 'info' }, targetText: '—' },
   { id: 'create_cpu', workload: 'create', label: 'proxy CPU per create cycle', unit: 'CPU ms', better: 'lower', rule: { kind: 'info' }, targetText: '—' },
+  { id: 'owner_list_p50', workload: 'owner', label: 'OWNER: `GET /containers/json?all=1`, {ownerOwned} of {ownerTotal} containers owned, {ownerConnections} connections, p50 (see note)', unit: 'ms', better: 'lower', rule: { kind: 'ratio', op: '<=', bound: 1.2 }, targetText: '≤ 1.2× direct', chart: true, scope: 'dockmoat' },
+  { id: 'owner_inspect_p50', workload: 'owner', label: 'OWNER: `GET /containers/{id}/json` of an owned container, {ownerConnections} connections, p50', unit: 'ms', better: 'lower', rule: { kind: 'ratio', op: '<=', bound: 1.2 }, targetText: '≤ 1.2× direct', chart: true, scope: 'dockmoat' },
+  { id: 'owner_inspect_1conn_p50', workload: 'owner', label: 'OWNER: `GET /containers/{id}/json` of an owned container, 1 connection, p50', unit: 'ms', better: 'lower', rule: { kind: 'info' }, targetText: '—', scope: 'dockmoat' },
+  { id: 'owner_forwarded_p50', workload: 'owner', label: 'OWNER: a per-object call forwarded after the ownership lookup (the same inspect as `?size=false`), {ownerConnections} connections, p50', unit: 'ms', better: 'lower', rule: { kind: 'info' }, targetText: '—', scope: 'dockmoat' },
+  { id: 'owner_forwarded_1conn_p50', workload: 'owner', label: 'OWNER: a per-object call forwarded after the ownership lookup, 1 connection, p50', unit: 'ms', better: 'lower', rule: { kind: 'info' }, targetText: '—', scope: 'dockmoat' },
+  { id: 'owner_scope_ok', workload: 'owner', label: 'OWNER: the list holds exactly the owned containers; an owned one inspects, a foreign one is 404', unit: 'ok', better: 'higher', rule: { kind: 'check' }, targetText: 'only its own', scope: 'dockmoat' },
   { id: 'events_received', workload: 'events', label: '{watchers} `/events` watchers: got the event within 2 s of dockerd emitting it', unit: 'watchers', better: 'higher', rule: { kind: 'allOf' }, targetText: 'all {watchers}' },
   { id: 'events_p50', workload: 'events', label: '{watchers} watchers: event delivery p50, from the start call (see note)', unit: 'ms', better: 'lower', rule: { kind: 'ratio', op: '<=', bound: 1.1 }, targetText: '≤ 1.1× direct', chart: true },
   { id: 'events_max', workload: 'events', label: '{watchers} watchers: event delivery max, from the start call', unit: 'ms', better: 'lower', rule: { kind: 'info' }, targetText: '—' },
@@ -104,6 +115,7 @@ export interface MetricResult {
   targetText: string
   rule: Rule
   chart: boolean
+  scope?: 'dockmoat'
   expected?: number
   /** Per target name: median and min–max over rounds. */
   values: Record<string, Spread | null>
@@ -159,6 +171,7 @@ export function evaluate(recorder: Recorder, targetNames: string[], substitution
     results.push({
       id: spec.id, workload: spec.workload, label: fill(spec.label), unit: spec.unit, better: spec.better,
       targetText: fill(spec.targetText), rule: spec.rule, chart: spec.chart ?? false,
+      ...(spec.scope === undefined ? {} : { scope: spec.scope }),
       ...(expected === undefined ? {} : { expected }),
       values, ratio, ratioRange, pass, notes,
     })

@@ -41,9 +41,14 @@ export function formatNumber(value: number | null | undefined): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: 0, maximumFractionDigits: digits })
 }
 
-function cell(metric: MetricResult, name: string): string {
+/** False for a compared proxy on a metric measured for dockmoat only (the OWNER workload). */
+export function applies(metric: Pick<MetricResult, 'scope'>, kind: string | undefined): boolean {
+  return metric.scope === undefined || kind === 'direct' || kind === 'dockmoat'
+}
+
+function cell(metric: MetricResult, name: string, kind?: string): string {
   const s = metric.values[name]
-  if (s === null || s === undefined) return metric.rule.kind === 'info' || name === 'direct' ? '—' : 'failed'
+  if (s === null || s === undefined) return metric.rule.kind === 'info' || name === 'direct' || !applies(metric, kind) ? '—' : 'failed'
   if (metric.rule.kind === 'check') return s.rounds.every((v) => v === 1) ? `ok (${s.rounds.length}/${s.rounds.length})` : `failed (${s.rounds.filter((v) => v === 1).length}/${s.rounds.length})`
   const unit = metric.unit === 'ok' ? '' : ` ${metric.unit}`
   if (s.rounds.length === 1 || s.min === s.max) return `${formatNumber(s.median)}${unit}`
@@ -63,6 +68,7 @@ function passCell(value: boolean | null | undefined): string {
 
 export function renderMarkdown(report: Report): string {
   const proxies = report.meta.targets.filter((t) => t.kind !== 'direct').map((t) => t.name)
+  const kinds = new Map(report.meta.targets.map((t) => [t.name, t.kind]))
   const head = ['workload', 'direct', ...proxies.flatMap((p) => [p, `${p}/direct`]), 'target', ...proxies.map((p) => (proxies.length > 1 ? `${p} pass` : 'pass'))]
   const lines = [
     `| ${head.join(' | ')} |`,
@@ -73,7 +79,7 @@ export function renderMarkdown(report: Report): string {
     const row = [
       metric.label,
       cell(metric, 'direct'),
-      ...proxies.flatMap((p) => [cell(metric, p), ratioCell(metric, p)]),
+      ...proxies.flatMap((p) => [cell(metric, p, kinds.get(p)), ratioCell(metric, p)]),
       metric.targetText,
       ...proxies.map((p) => passCell(metric.pass[p])),
     ]
@@ -102,11 +108,32 @@ export function renderMarkdown(report: Report): string {
         : ` Other processes used ${formatNumber(m.sharing.otherPercent)}% of the CPU during the run.`),
   ]
   const start = (report.details.eventsStartMs as { median: number; min: number; max: number } | undefined)
+  const owner = report.details.ownerSetup as OwnerSetup | undefined
+  if (owner !== undefined) {
+    out.push('', `OWNER rows: dockmoat's column is a second dockmoat, the same bundle and grants started with ${owner.settings}, next to ${owner.total} containers of which ${owner.owned} were made through it (so they carry its label) and the others directly. ` +
+      `The client sends the same request to both; direct is sent the list already filtered on the owner label (\`${owner.directListPath}\`), the answer the owner proxy gives, so the ratio is what the proxy adds, not the smaller answer. ` +
+      `The inspect names an owned container by its full ID; the owner proxy answers it with its own ownership lookup, one request to dockerd. Any other per-object call is two: the lookup, then the call forwarded on the ID; the forwarded-call rows measure that path on the same inspect sent with \`?size=false\` (what dockerd does for it is the same as for the lookup).` +
+      (owner.plain === undefined ? '' : ` For scale, dockmoat without OWNER on the same requests (medians over rounds): list ${formatNumber(owner.plain.listP50ms)} ms, inspect ${formatNumber(owner.plain.inspectP50ms)} ms and forwarded call ${formatNumber(owner.plain.forwardedP50ms)} ms on ${owner.connections} connections, ${formatNumber(owner.plain.inspect1connP50ms)} ms and ${formatNumber(owner.plain.forwarded1connP50ms)} ms on 1.`))
+  }
   if (start !== undefined) {
     out.push('', `Event delivery from the start call is the run's median start duration (start call to dockerd's event timestamp: ${formatNumber(start.median)} ms, ranging ${formatNumber(start.min)}–${formatNumber(start.max)} ms over the starts, the same dockerd work whichever target watches) plus each target's measured lag behind that timestamp; taken raw, one start's own duration would drown the difference between targets.`)
   }
   if (footnotes.length > 0) out.push('', 'Notes:', ...footnotes)
   return out.join('\n') + '\n'
+}
+
+/** What the OWNER workload set up, for the note under the table (details.ownerSetup). */
+export interface OwnerSetup {
+  settings: string
+  /** The owner proxy's start command and process. */
+  command: string
+  pid: number | null
+  owned: number
+  total: number
+  connections: number
+  directListPath: string
+  /** dockmoat without OWNER on the same requests, medians over rounds. */
+  plain?: { listP50ms: number; inspectP50ms: number; inspect1connP50ms: number; forwardedP50ms: number; forwarded1connP50ms: number }
 }
 
 function escapeXml(text: string): string {
@@ -118,6 +145,7 @@ const COLORS = { pass: '#2e9d57', fail: '#d1453b', compare: ['#8a8f98', '#b08a3e
 /** Horizontal bars of proxy/direct ratios on a log scale, a line at 1× and a tick at each target. */
 export function renderSvg(report: Report): string {
   const proxies = report.meta.targets.filter((t) => t.kind !== 'direct').map((t) => t.name)
+  const kinds = new Map(report.meta.targets.map((t) => [t.name, t.kind]))
   const rows = report.metrics.filter((m) => m.chart)
   let lo = 0.25
   let hi = 4
@@ -146,7 +174,7 @@ export function renderSvg(report: Report): string {
   for (const metric of rows) {
     for (const p of proxies) {
       const ratio = metric.ratio[p]
-      const text = ratio === null || ratio === undefined ? `${p}: not measured (failed)` : `${ratio.toFixed(2)}×${proxies.length > 1 ? ` ${p}` : ''} ✓`
+      const text = !applies(metric, kinds.get(p)) ? `${p}: not measured here` : ratio === null || ratio === undefined ? `${p}: not measured (failed)` : `${ratio.toFixed(2)}×${proxies.length > 1 ? ` ${p}` : ''} ✓`
       const from = ratio === null || ratio === undefined || ratio <= 0 ? x(1) : Math.max(x(1), x(ratio))
       width = Math.max(width, Math.ceil(from + 5 + text.length * 6.8 + 12))
     }
@@ -172,6 +200,10 @@ export function renderSvg(report: Report): string {
     proxies.forEach((p, j) => {
       const ratio = metric.ratio[p]
       const by = y0 + j * (barHeight + 3)
+      if (!applies(metric, kinds.get(p))) {
+        parts.push(`<text x="${(x(1) + 4).toFixed(1)}" y="${by + 11}" fill="#777">${escapeXml(`${p}: not measured here`)}</text>`)
+        return
+      }
       if (ratio === null || ratio === undefined || ratio <= 0) {
         parts.push(`<text x="${(x(1) + 4).toFixed(1)}" y="${by + 11}" fill="${COLORS.fail}">${escapeXml(`${p}: not measured (failed)`)}</text>`)
         return

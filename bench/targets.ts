@@ -177,6 +177,8 @@ export interface DockmoatOptions {
   logDir: string
   /** Label (default `dockmoat`). */
   name?: string
+  /** Settings on top of LOG_LEVEL and the grants (OWNER for the owner workload). */
+  env?: Record<string, string>
 }
 
 export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
@@ -191,6 +193,7 @@ export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
     SOCKET_PATH: options.socketPath,
     LOG_LEVEL: options.logLevel,
     ...DOCKMOAT_GRANTS,
+    ...options.env,
   }
   const endpoint: Endpoint = { kind: 'tcp', host: '127.0.0.1', port }
   const spawnedAt = performance.now()
@@ -202,7 +205,7 @@ export async function startDockmoat(options: DockmoatOptions): Promise<Target> {
     await stopStarted(started)
     throw error
   }
-  const grants = Object.entries(DOCKMOAT_GRANTS).map(([k, v]) => `${k}=${v}`).join(' ')
+  const grants = Object.entries({ ...DOCKMOAT_GRANTS, ...options.env }).map(([k, v]) => `${k}=${v}`).join(' ')
   return {
     name,
     kind: 'dockmoat',

@@ -5,7 +5,7 @@ import { maxOf, quantile, round } from '../stats.ts'
 import type { Target } from '../targets.ts'
 import { markCpu, orderFor, pushDetail, recordCpu, type CpuMark, type Ctx } from './common.ts'
 
-async function measured(ctx: Ctx, target: Target, phase: string, roundIndex: number, connections: number, path: string, warmupMs: number, durationMs: number) {
+export async function measured(ctx: Ctx, target: Target, phase: string, roundIndex: number, connections: number, path: string, warmupMs: number, durationMs: number) {
   let start: CpuMark | undefined
   let end: CpuMark | undefined
   const result = await closedLoop(target.endpoint, {
@@ -19,7 +19,7 @@ async function measured(ctx: Ctx, target: Target, phase: string, roundIndex: num
   return { result, cpu }
 }
 
-function cpuShare(seconds: number | null | undefined, wall: number | undefined): number | null {
+export function cpuShare(seconds: number | null | undefined, wall: number | undefined): number | null {
   return seconds === null || seconds === undefined || !wall ? null : round((seconds / wall) * 100, 1)
 }
 

@@ -10,6 +10,8 @@ import t from 'tap'
 import { runBench } from '../../bench/bench.ts'
 import { QUICK, type BenchConfig } from '../../bench/config.ts'
 import { METRICS } from '../../bench/model.ts'
+import type { OwnerSetup } from '../../bench/report.ts'
+import { OWNER_LABEL, ownerId } from '../../bench/workloads/owner.ts'
 import { BUNDLE, floorCompares, NODE_FLAGS } from '../../bench/targets.ts'
 import { docker } from '../helpers/docker.ts'
 
@@ -22,6 +24,7 @@ const SMALL: BenchConfig = {
   exec: { rounds: 1, trueRuns: 2, stdinMiB: 2, stdinRuns: 1, splitPauseMs: 200, hangMs: 20_000 },
   events: { rounds: 1, watchers: 25, holdMs: 500, flushEvents: 4, flushGapMs: 60 },
   create: { rounds: 1, cycles: 2, loops: 2, hangMs: 20_000 },
+  owner: { rounds: 1, owned: 3, connections: 8, warmupMs: 100, durationMs: 300 },
   startup: { runs: 1 },
   settleMs: 200,
   idleAfterRunMs: 200,
@@ -62,11 +65,17 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   const metric = (id: string) => report.metrics.find((m) => m.id === id)!
 
   // dockmoat and the floor forward everything: every metric has a value for them, and
-  // direct has every non-RSS one.
+  // direct has every non-RSS one. The OWNER rows (scope dockmoat) are measured for
+  // dockmoat only: compared proxies have none, and are not judged on them.
   for (const m of report.metrics) {
     t.not(m.values.dockmoat, null, `dockmoat has a value for ${m.id}`)
-    t.not(m.values['node-http-undici'], null, `the HTTP floor has a value for ${m.id}`)
-    const proxyOnly = m.id.startsWith('rss_') || m.id.endsWith('_cpu') || m.id === 'startup_ms'
+    if (m.scope === 'dockmoat') {
+      for (const name of ['restricted', 'node-http-undici']) {
+        t.equal(m.values[name], null, `${name} is not measured on ${m.id}`)
+        t.equal(m.pass[name], null, `${name} is not judged on ${m.id}`)
+      }
+    } else t.not(m.values['node-http-undici'], null, `the HTTP floor has a value for ${m.id}`)
+    const proxyOnly = m.id.startsWith('rss_') || m.id.endsWith('_cpu') || m.id === 'startup_ms' || m.id === 'owner_scope_ok'
     if (!proxyOnly) t.not(m.values.direct, null, `direct has a value for ${m.id}`)
     if (m.rule.kind === 'ratio') t.type(m.ratio.dockmoat, 'number', `${m.id} has a dockmoat/direct ratio`)
     if (m.rule.kind !== 'info') t.type(m.pass.dockmoat, 'boolean', `${m.id} is judged for dockmoat`)
@@ -103,6 +112,45 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
       t.equal(d.connectFailures, 0, `${target}: every watcher connected`)
     }
   }
+  // OWNER: the owner proxy listed exactly the containers made through it, inspected an
+  // owned one by ID and by name, and answered 404 for a foreign one by ID and by name;
+  // direct's filtered list (its baseline) held the same containers.
+  const setup = report.details.ownerSetup as OwnerSetup
+  t.equal(setup.owned, SMALL.owner.owned, 'every owned container was made through the owner proxy')
+  t.ok(setup.total >= SMALL.owner.owned + SMALL.list.containers + 2, `the foreign containers were present too (${setup.total} in all)`)
+  t.match(setup.settings, new RegExp(`^OWNER=${ownerId(report.meta.runId)}$`))
+  t.match(setup.directListPath, /^\/containers\/json\?all=1&filters=/)
+  t.match(decodeURIComponent(setup.directListPath), `"${OWNER_LABEL}=${ownerId(report.meta.runId)}":true`)
+  for (const scope of details.ownerScope!.dockmoat!) {
+    t.equal(scope.listedByProxy, SMALL.owner.owned, 'the owner proxy lists only the owned containers')
+    t.equal(scope.listedDirectFiltered, SMALL.owner.owned, "direct's filtered list holds the same ones")
+    t.same(scope.ownedInspect, [200, 200], 'an owned container inspects through the owner proxy, by ID and by name')
+    t.same(scope.foreignInspect, [404, 404], 'a foreign container is 404 through the owner proxy, by ID and by name')
+    t.equal(scope.ok, true, `no scope problem${(scope.problems as string[]).length > 0 ? `: ${(scope.problems as string[]).join('; ')}` : ''}`)
+  }
+  t.same(metric('owner_scope_ok').values.dockmoat?.rounds, [1], 'the scope check passed')
+  t.equal(metric('owner_scope_ok').pass.dockmoat, true)
+  for (const name of ['direct', 'dockmoat', 'dockmoat without OWNER']) {
+    const rounds = details.owner![name]!
+    t.equal(rounds.length, SMALL.owner.rounds, `${name} was measured on the OWNER requests`)
+    for (const round of rounds) {
+      for (const phase of ['owner-list-8conn', 'owner-inspect-8conn', 'owner-inspect-1conn', 'owner-forwarded-8conn', 'owner-forwarded-1conn']) {
+        const d = round[phase] as { errors: number; requests: number }
+        t.equal(d.errors, 0, `${name} ${phase}: no errors`)
+        t.ok(d.requests > 0, `${name} ${phase}: requests answered`)
+      }
+    }
+  }
+  for (const id of ['owner_list_p50', 'owner_inspect_p50']) t.type(metric(id).ratio.dockmoat, 'number', `${id} has a ratio`)
+  t.type(setup.plain?.inspectP50ms, 'number', 'dockmoat without OWNER was measured for the note')
+  const judged = (scoped: boolean) => report.metrics.filter((m) => m.rule.kind !== 'info' && (scoped || m.scope === undefined)).length
+  for (const name of ['restricted', 'node-http-undici']) {
+    const v = report.verdict[name]!
+    t.equal(v.passed + v.failed + v.notMeasured, judged(false), `${name} is judged on every metric but the OWNER rows`)
+  }
+  const mine = report.verdict.dockmoat!
+  t.equal(mine.passed + mine.failed + mine.notMeasured, judged(true), 'dockmoat is judged on the OWNER rows too')
+
   t.equal(metric('exec_stdin_exact').values.dockmoat?.median, SMALL.exec.stdinRuns)
   t.equal(metric('events_received').expected, SMALL.events.watchers)
   t.equal(metric('create_cycle_ok').expected, SMALL.create.cycles)
@@ -126,6 +174,8 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   for (const m of report.metrics) t.ok(markdown.includes(`| ${m.label} |`), `the table has a row for ${m.id}`)
   t.match(markdown, /Load generator .* of one core/)
   t.match(markdown, /Machine: /)
+  t.match(markdown, /OWNER rows: dockmoat's column is a second dockmoat/)
+  t.match(markdown, /\| OWNER: `GET \/containers\/json\?all=1`, 3 of \d+ containers owned, 8 connections, p50 \(see note\) \| [^|]+ \| [^|]+ \| [^|]+ \| — \| — \| — \| — \| ≤ 1\.2× direct \|/, 'compared proxies show — on the OWNER rows')
   const svg = fs.readFileSync(path.join(outDir, 'ratios.svg'), 'utf8')
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
   t.match(svg, /<\/svg>\n$/)
@@ -136,9 +186,11 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   // Everything the run made is gone: containers, volumes, proxies.
   const left = await docker(['ps', '-aq', '--filter', `label=org.dockmoat.bench=${report.meta.runId}`])
   t.equal(left.stdout.trim(), '', 'no container of the run is left')
+  const leftOwned = await docker(['ps', '-aq', '--filter', `label=${OWNER_LABEL}=${ownerId(report.meta.runId)}`])
+  t.equal(leftOwned.stdout.trim(), '', 'no container of the bench owner is left')
   const leftVolumes = await docker(['volume', 'ls', '-q', '--filter', `label=org.dockmoat.bench=${report.meta.runId}`])
   t.equal(leftVolumes.stdout.trim(), '', 'no volume of the run is left')
-  for (const target of report.meta.targets) {
+  for (const target of [...report.meta.targets, { name: 'dockmoat-owner', pid: setup.pid }]) {
     if (target.pid === null) continue
     t.notOk(fs.existsSync(`/proc/${target.pid}`) && !fs.readFileSync(`/proc/${target.pid}/stat`, 'utf8').includes(') Z '), `${target.name} (pid ${target.pid}) was stopped`)
   }
