@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Context } from '../exchange.ts'
 import type { Decision } from '../policy.ts'
-import { routeParams, routePath } from '../routes.ts'
+import { routeParams, routePath, type Route } from '../routes.ts'
 import { deriveTarget } from '../target.ts'
 import type { Owner } from '../settings.ts'
 import { decodeBody } from '../guard/inspect.ts'
@@ -39,7 +39,7 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
       return { ok: false, status: 403, message: `${refused}: with OWNER set, ${rule.why}` }
     case 'list': {
       if (isForm(req)) return { ok: false, status: 403, message: `${refused}: a form body would set filters dockmoat does not see; send filters in the query` }
-      const filtered = ownerFilters(query, owner)
+      const filtered = ownerFilters(query, owner, rule.swarm)
       if (filtered === undefined) return { ok: false, status: 400, message: `${refused}: the filters parameter is not valid JSON of the form {"key":{"value":true}} or {"key":["value"]}` }
       return { ok: true, forward: `${path}?${filtered}` }
     }
@@ -48,8 +48,8 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
       const where = target.ok ? routeParams(route, target.path) : undefined
       const ref = where?.params[0]
       if (where === undefined || ref === undefined) return pass
-      const found = await resolve(ctx, owner, rule.object, ref)
-      if (!found.ok) return found
+      const found = await resolve(ctx, owner, rule.object, ref, route)
+      if (!found.ok) return missingAnswer(route, query, ref, found)
       if (question === -1 && req.method === 'GET' && route.display === INSPECT[rule.object]) return { ok: true, answered: found.answer }
       const params = [...where.params]
       if (found.id !== undefined) params[0] = found.id
@@ -75,6 +75,25 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
   }
 }
 
+/**
+ * Where dockerd's answer for a missing object is not its JSON 404: a forced volume delete
+ * succeeds (204, so `volume rm -f` stays quiet), and a plain attach answers in its raw
+ * stream type.
+ */
+function missingAnswer(route: Route, query: string, ref: string, refused: Owned & { ok: false }): Owned {
+  if (refused.status !== 404) return refused
+  const reply = (status: number, contentType: string | undefined, body: string): Owned => ({
+    ok: true,
+    answered: { status, headers: contentType === undefined ? {} : { 'content-type': contentType }, body: Buffer.from(body), json: {}, message: body },
+  })
+  if (route.display === 'DELETE /volumes/{name}' && GO_TRUE.has(queryValues(query, 'force')[0] ?? '')) return reply(204, undefined, '')
+  if (route.display === 'POST /containers/{name}/attach') return reply(404, 'application/vnd.docker.raw-stream', `No such container: ${ref}\r\n`)
+  return refused
+}
+
+// strconv.ParseBool's true spellings.
+const GO_TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True'])
+
 type Resolved = { ok: true; id?: string; answer: Answer } | { ok: false; status: number; message: string }
 
 // The route whose answer the lookup of each kind already is.
@@ -84,8 +103,8 @@ const INSPECT: Partial<Record<ObjectKind, string>> = {
 }
 
 /** What `ref` names in dockerd, if it is the owner's (or adopted); otherwise dockerd's "not found". */
-async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string): Promise<Resolved> {
-  const missing = { ok: false as const, ...notFound(kind, ref) }
+async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string, route?: Route): Promise<Resolved> {
+  const missing = { ok: false as const, ...notFound(kind, ref, route) }
   const segment = encodeURIComponent(ref)
   const inspectPath = {
     container: `/containers/${segment}/json`, exec: `/exec/${segment}/json`, network: `/networks/${segment}`, volume: `/volumes/${segment}`,

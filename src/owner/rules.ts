@@ -57,7 +57,10 @@ function ruleFor(route: Route): OwnerRule | undefined {
 }
 
 /** dockerd 20.10's own words for a missing object, so a foreign one reads the same. */
-export function notFound(kind: ObjectKind, ref: string): { status: number; message: string } {
+export function notFound(kind: ObjectKind, ref: string, route?: Route): { status: number; message: string } {
+  if (route?.display === 'POST /containers/{name}/kill') return { status: 404, message: `Cannot kill container: ${ref}: No such container: ${ref}` }
+  // dockerd names an image reference without a tag or digest with its `:latest`.
+  if (kind === 'image' && !/[:@][^/]*$/.test(ref)) ref = `${ref}:latest`
   const message = {
     container: `No such container: ${ref}`,
     exec: `No such exec instance: ${ref}`,
@@ -76,14 +79,17 @@ export function notFound(kind: ObjectKind, ref: string): { status: number; messa
  * The query with the owner's label ANDed into `filters`, as one `filters` pair in
  * dockerd's map form. dockerd reads the first `filters` only, decodes it as a map (a
  * duplicate key replaces the earlier one), and ANDs label terms on engine lists; swarm
- * lists keep one value per label key, so every client term on the owner key is dropped.
+ * lists keep one value per label key, so there every client term on the owner key is
+ * dropped.
  * Undefined when the client's filters are not something dockerd would accept.
  */
-export function ownerFilters(query: string, owner: Owner): string | undefined {
+export function ownerFilters(query: string, owner: Owner, swarm: boolean): string | undefined {
   const given = queryValues(query, 'filters')[0]
   const terms = given === undefined || given === '' ? new Map<string, Set<string>>() : parseFilters(given)
   if (terms === undefined) return undefined
-  const labels = [...(terms.get('label') ?? [])].filter((term) => term !== owner.label && !term.startsWith(owner.label + '='))
+  const onOwnerKey = (term: string): boolean => term === owner.label || term.startsWith(owner.label + '=')
+  // Engine lists AND every label term, so a client's term on the owner key only narrows.
+  const labels = [...(terms.get('label') ?? [])].filter((term) => !swarm || !onOwnerKey(term))
   terms.set('label', new Set([...labels, `${owner.label}=${owner.id}`]))
   const json: Record<string, Record<string, boolean>> = {}
   for (const [key, values] of terms) json[key] = Object.fromEntries([...values].map((v) => [v, true]))
