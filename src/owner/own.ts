@@ -54,6 +54,10 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
       const params = [...where.params]
       if (found.id !== undefined) params[0] = found.id
       const forward = routePath(route, where.version, params) + (question === -1 ? '' : `?${query}`)
+      if (route.display === 'POST /containers/{name}/rename') {
+        const taken = await nameTaken(ctx, owner, queryValues(query, 'name')[0])
+        if (taken !== undefined) return taken
+      }
       if (route.display === 'POST /networks/{id}/connect' || route.display === 'POST /networks/{id}/disconnect') {
         const container = text(decodeBody(NetworkConnect, body ?? Buffer.alloc(0)).value?.Container)
         if (container === '') return { ok: true, forward }
@@ -155,13 +159,8 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
   if (hostConfig === undefined && object(decoded.TopHostConfig) !== undefined) {
     return { ok: false, status: 403, message: `${refused}: HostConfig fields at the top level of the body (read by Engine 20.10 to 26): send them inside HostConfig, as every current client does (with OWNER set, dockmoat rewrites references there)` }
   }
-  const name = queryValues(query, 'name')[0]
-  if (name !== undefined && name !== '') {
-    const existing = await ask(ctx, `/containers/${encodeURIComponent(name)}/json`)
-    if (existing.status === 200 && !ownedBy(owner, labelsOf(existing.json.Config))) {
-      return { ok: false, status: 409, message: `Conflict. The container name "/${name.replace(/^\//, '')}" is already in use by a container that is not yours (dockmoat OWNER=${owner.id}).` }
-    }
-  }
+  const taken = await nameTaken(ctx, owner, queryValues(query, 'name')[0])
+  if (taken !== undefined) return taken
   const hc = hostConfig ?? {}
   const rewritten: GoObject = {}
   // A missing container in a create body is a 400 in dockerd's words for that field; a
@@ -219,6 +218,20 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
   }
   const append = Object.keys(rewritten).length === 0 ? undefined : `"HostConfig":${JSON.stringify(rewritten)}`
   return append === undefined ? { ok: true, forward } : { ok: true, forward, append }
+}
+
+/**
+ * dockerd's 409 for a container name in use names the container's full ID; for another
+ * owner's container that would leak it, so the conflict is answered here without it.
+ * Only an exact name counts (the lookup also matches ID prefixes); dockerd ignores a
+ * leading `/`.
+ */
+async function nameTaken(ctx: Context, owner: Owner, given: string | undefined): Promise<Owned | undefined> {
+  const name = (given ?? '').replace(/^\//, '')
+  if (name === '') return undefined
+  const existing = await ask(ctx, `/containers/${encodeURIComponent(name)}/json`)
+  if (existing.status !== 200 || text(existing.json.Name) !== `/${name}` || ownedBy(owner, labelsOf(existing.json.Config))) return undefined
+  return { ok: false, status: 409, message: `Conflict. The container name "/${name}" is already in use by a container that is not yours (dockmoat OWNER=${owner.id}).` }
 }
 
 async function volumeCreate(ctx: Context, owner: Owner, body: Buffer | undefined, refused: string, forward: string): Promise<Owned> {
