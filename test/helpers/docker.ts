@@ -375,3 +375,33 @@ export function composeCommand(): string[] {
   }
   return [...composeCache]
 }
+
+export interface ApiReply { status: number; text: string; json: unknown }
+
+/**
+ * One HTTP request to dockerd's socket, or to a proxy on 127.0.0.1 when `port` is given;
+ * a string body is sent as it is, anything else as JSON. The answer is read whole.
+ */
+export function api(method: string, path: string, body?: unknown, port?: number, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<ApiReply> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
+  const where = port === undefined ? { socketPath: DOCKER_SOCKET } : { host: '127.0.0.1', port }
+  return new Promise<ApiReply>((resolve, reject) => {
+    const req = request({
+      ...where, method, path, timeout: timeoutMs,
+      headers: { ...headers, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }) },
+    }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { text += c })
+      res.on('end', () => {
+        let json: unknown
+        try { json = JSON.parse(text) } catch { json = undefined }
+        resolve({ status: res.statusCode ?? 0, text, json })
+      })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
+    req.on('error', reject)
+    req.end(payload)
+  })
+}

@@ -7,12 +7,11 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Docker from 'dockerode'
 import {
-  DOCKER_DIRECT_HOST, DOCKER_SOCKET, cleanup, compose, docker, requireDocker, testImage, uniqueName, type RunResult,
+  DOCKER_DIRECT_HOST, api as dockerApi, cleanup, compose, docker, requireDocker, testImage, uniqueName, type RunResult,
 } from '../helpers/docker.ts'
 import { BUNDLE, startProxy, type RunningProxy } from '../helpers/proxy.ts'
 
@@ -89,29 +88,8 @@ const guarded = (): Promise<RunningProxy> => proxyWith(BASE)
 interface Reply { status: number; text: string; json: unknown }
 
 /** One HTTP request to dockerd's socket (default) or to a proxy (`port`). */
-function api(method: string, path: string, body?: unknown, port?: number): Promise<Reply> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
-  const where = port === undefined ? { socketPath: DOCKER_SOCKET } : { host: '127.0.0.1', port }
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request({
-      ...where, method, path, timeout: 60_000,
-      headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
-    }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => {
-        let json: unknown
-        try { json = JSON.parse(text) } catch { json = undefined }
-        resolve({ status: res.statusCode ?? 0, text, json })
-      })
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
+/** One HTTP request to dockerd's socket (default) or to a proxy (`port`). */
+const api = (method: string, path: string, body?: unknown, port?: number): Promise<Reply> => dockerApi(method, path, body, port)
 
 const filters = (f: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(f))
 

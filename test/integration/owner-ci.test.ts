@@ -18,10 +18,9 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { GenericContainer, Network } from 'testcontainers'
-import { DOCKER_DIRECT_HOST, DOCKER_SOCKET, cleanup, docker, requireDocker, testImage, uniqueName, type RunResult } from '../helpers/docker.ts'
+import { DOCKER_DIRECT_HOST, api as dockerApi, cleanup, docker, requireDocker, testImage, uniqueName, type RunResult } from '../helpers/docker.ts'
 import { startProxy, type LogLine, type RunningProxy } from '../helpers/proxy.ts'
 
 t.setTimeout(300_000)
@@ -96,29 +95,7 @@ t.teardown(async () => {
 
 interface Reply { status: number; text: string; json: unknown }
 
-function api(method: string, path: string, body?: unknown, port?: number): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body)
-  const where = port === undefined ? { socketPath: DOCKER_SOCKET } : { host: '127.0.0.1', port }
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request({
-      ...where, method, path, timeout: 60_000,
-      headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
-    }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => {
-        let json: unknown
-        try { json = JSON.parse(text) } catch { json = undefined }
-        resolve({ status: res.statusCode ?? 0, text, json })
-      })
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
+const api = (method: string, path: string, body?: unknown, port?: number): Promise<Reply> => dockerApi(method, path, body, port)
 
 const filters = (f: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(f))
 

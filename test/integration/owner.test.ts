@@ -6,12 +6,11 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  DOCKER_DIRECT_HOST, DOCKER_SOCKET, cleanup, compose, docker, requireDocker, testImage, uniqueName, type RunResult,
+  DOCKER_DIRECT_HOST, api as dockerApi, cleanup, compose, docker, requireDocker, testImage, uniqueName, type RunResult,
 } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
 
@@ -87,29 +86,8 @@ const B: RunningProxy = pb
 
 interface Reply { status: number; text: string; json: unknown }
 
-function api(method: string, path: string, body?: unknown, via?: RunningProxy, headers: Record<string, string> = {}): Promise<Reply> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
-  const where = via === undefined ? { socketPath: DOCKER_SOCKET } : { host: '127.0.0.1', port: via.port }
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request({
-      ...where, method, path, timeout: 30_000,
-      headers: { ...headers, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }) },
-    }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => {
-        let json: unknown
-        try { json = JSON.parse(text) } catch { json = undefined }
-        resolve({ status: res.statusCode ?? 0, text, json })
-      })
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
+const api = (method: string, path: string, body?: unknown, via?: RunningProxy, headers: Record<string, string> = {}): Promise<Reply> =>
+  dockerApi(method, path, body, via?.port, headers, 30_000)
 
 const filters = (f: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(f))
 
