@@ -6,6 +6,7 @@
 // Long runs with random seeds: `npm run fuzz -- --bodies --minutes 5`.
 import t from 'tap'
 import { requireDocker } from '../helpers/docker.ts'
+import { dockerd } from '../adversarial/raw.ts'
 import { startProxy } from '../helpers/proxy.ts'
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../src/guard/inspect.ts'
 import type { GoObject, GoValue } from '../../src/guard/go-decode.ts'
@@ -24,8 +25,23 @@ const THROUGH_PROXY = 600
 
 await requireDocker()
 const started = Date.now()
+// dockerd 20.10 makes a body's anonymous volumes before it may refuse the create, and
+// rm -v leaves those of --mount-style volumes: what appears during the run, unnamed and
+// unused, is this run's (a volume in use cannot be removed without force).
+const volumesBefore = new Set(await anonymousVolumes())
 const oracle = await BodyOracle.open()
-t.teardown(() => oracle.close())
+t.teardown(async () => {
+  await oracle.close()
+  for (const name of await anonymousVolumes()) {
+    if (!volumesBefore.has(name)) await dockerd('DELETE', `/v1.41/volumes/${name}`).catch(() => undefined)
+  }
+})
+
+async function anonymousVolumes(): Promise<string[]> {
+  const listed = await dockerd('GET', '/v1.41/volumes')
+  const volumes = (listed.json as { Volumes?: { Name: string; Labels?: Record<string, string> | null }[] | null }).Volumes ?? []
+  return volumes.filter((v) => /^[0-9a-f]{64}$/.test(v.Name) && Object.keys(v.Labels ?? {}).length === 0).map((v) => v.Name)
+}
 const names = oracle.names
 
 t.test('calibration: dockerd\'s defaults are the ones the guard assumes', async (t) => {
