@@ -88,6 +88,9 @@ export function createProxy(config: Config, log: Logger) {
       if (owned.ok) return hijack(ctx, req, socket, head, 'forward' in owned ? { ...decision, forward: owned.forward } : decision)
       writeRawJson(socket, owned.status, owned.message)
       logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
+    }, (error: unknown) => {
+      ctx.log.error({ err: error }, 'ownership check failed')
+      writeRawJson(socket, 500, `dockmoat could not check ownership: ${(error as Error).message}`)
     })
   })
 
@@ -191,6 +194,10 @@ function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
     if ('answered' in owned) return answer(ctx, req, res, decision, owned.answered, started)
     const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)
     forward(ctx, req, res, { ...decision, forward: owned.forward }, sent)
+  }, (error: unknown) => {
+    // A bug here must not leave the client waiting: answer, and log it.
+    ctx.log.error({ err: error }, 'ownership check failed')
+    refuse(ctx, req, res, { allow: false, status: 500, route: decision.route, reason: `dockmoat could not check ownership: ${(error as Error).message}` })
   })
 }
 
