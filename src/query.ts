@@ -26,6 +26,12 @@ export function setQuery(query: string, values: Readonly<Record<string, string>>
   return kept.join('&')
 }
 
+/** Whether Go's r.ParseForm would read parameters from this body (POST, PUT, PATCH). */
+export function isFormContentType(contentType: string | undefined): boolean {
+  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
+  return media === 'application/x-www-form-urlencoded' || media === 'multipart/form-data'
+}
+
 function unescapeQuery(raw: string): string | undefined {
   const spaced = raw.replaceAll('+', ' ')
   if (/%(?![0-9A-Fa-f]{2})/.test(spaced)) return undefined

@@ -168,3 +168,10 @@ function expected(type: GoType): string {
 function article(kind: JsonNode['kind']): string {
   return { object: 'an object', array: 'an array', string: 'a string', number: 'a number', bool: 'a boolean', null: 'null' }[kind]
 }
+
+// Reading a decoded value: what is not of the kind asked for reads as absent or empty.
+export const object = (value: GoValue | undefined): GoObject | undefined =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map) ? value : undefined
+export const objects = (value: GoValue | undefined): GoObject[] => (Array.isArray(value) ? value.map((v) => object(v) ?? {}) : [])
+export const strings = (value: GoValue | undefined): string[] => (Array.isArray(value) ? value.map(text) : [])
+export const text = (value: GoValue | undefined): string => (typeof value === 'string' ? value : '')

@@ -6,9 +6,9 @@ import type { Route } from '../routes.ts'
 import type { Config, GuardGrant } from '../settings.ts'
 import { DEFAULT_CAPABILITIES, normalizeCapability } from '../capabilities.ts'
 import { goPathClean, isWithin } from '../go-path.ts'
-import { queryValues } from '../query.ts'
+import { isFormContentType, queryValues } from '../query.ts'
 import { parseJson } from './json.ts'
-import { decodeGo, type GoObject, type GoValue } from './go-decode.ts'
+import { decodeGo, object, objects, strings, text, type GoObject, type GoValue } from './go-decode.ts'
 import { structOf, type GoStruct } from './go-types.ts'
 import { ContainerCreateWrapper, ExecConfig, LabelledCreate, NetworkConnect, ServiceSpec, VolumeCreate } from './schemas.ts'
 
@@ -55,7 +55,14 @@ const judgeCreate = (body: GoObject, policy: Scope): Finding[] => {
   if (endpoints instanceof Map && endpoints.has('host')) {
     findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', 'NetworkingConfig.EndpointsConfig attaches the "host" network'))
   }
-  if (policy.cgroupParent !== undefined) findings.push(...forceCgroupParent(inner, top, policy, policy.cgroupParent))
+  // CGROUP_PARENT and OWNER may append a HostConfig, which 20.10 would then read instead
+  // of the top-level fields: those are refused rather than silently dropped.
+  const rewriters = [policy.cgroupParent === undefined ? '' : 'CGROUP_PARENT', policy.owner === undefined ? '' : 'OWNER'].filter(Boolean)
+  if (inner === undefined && top !== undefined && rewriters.length > 0) {
+    findings.push({ what: 'HostConfig fields at the top level of the body (read by Engine 20.10 to 26)', variable: rewriters.join(', '), fix: `send them inside HostConfig, as every current client does (with ${rewriters.join(' and ')} set, dockmoat may append a HostConfig, which 20.10 would read instead)` })
+  } else if (policy.cgroupParent !== undefined) {
+    findings.push(...forceCgroupParent(inner, policy, policy.cgroupParent))
+  }
   stampOwner(policy)
   return findings.filter(isFinding)
 }
@@ -63,14 +70,10 @@ const judgeCreate = (body: GoObject, policy: Scope): Finding[] => {
 /**
  * CGROUP_PARENT: a body may leave HostConfig.CgroupParent empty or name the forced one;
  * the guard then appends `"HostConfig":{"CgroupParent":...}`, which Go merges into the
- * HostConfig already decoded. Without a HostConfig object that would switch 20.10 from the
- * top-level fields to it, so top-level fields are refused instead.
+ * HostConfig already decoded.
  */
-function forceCgroupParent(inner: GoObject | undefined, top: GoObject | undefined, policy: Scope, forced: string): Finding[] {
+function forceCgroupParent(inner: GoObject | undefined, policy: Scope, forced: string): Finding[] {
   const fix = `leave it empty or set it to ${JSON.stringify(forced)} (CGROUP_PARENT=${forced} places every container there)`
-  if (inner === undefined && top !== undefined) {
-    return [{ what: 'HostConfig fields at the top level of the body (read by Engine 20.10 to 26)', variable: 'CGROUP_PARENT', fix: `send them inside HostConfig, as every current client does (CGROUP_PARENT=${forced} adds a HostConfig, which 20.10 would read instead)` }]
-  }
   const asked = text(inner?.CgroupParent)
   if (asked !== '' && asked !== forced) return [{ what: `HostConfig.CgroupParent is ${JSON.stringify(asked)}`, variable: 'CGROUP_PARENT', fix }]
   addMembers(policy, `"HostConfig":${JSON.stringify({ CgroupParent: forced })}`)
@@ -330,9 +333,8 @@ function judgeService(spec: GoObject, policy: Scope): Finding[] {
 function judgeBuild(query: string, contentType: string | undefined, policy: Scope): Finding[] {
   const findings: (Finding | undefined)[] = []
   // Go's r.FormValue prefers a form body over the query; a build's body is its context.
-  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
-  if (media === 'application/x-www-form-urlencoded' || media === 'multipart/form-data') {
-    findings.push({ what: `a build with Content-Type ${media} would take its options from the body, which dockmoat does not read`, variable: 'Content-Type', fix: 'send the build context as application/x-tar (no variable allows a form body)' })
+  if (isFormContentType(contentType)) {
+    findings.push({ what: `a build with Content-Type ${contentType} would take its options from the body, which dockmoat does not read`, variable: 'Content-Type', fix: 'send the build context as application/x-tar (no variable allows a form body)' })
   }
   for (const mode of queryValues(query, 'networkmode')) {
     if (mode.toLowerCase() === 'host' || (mode.startsWith('container:') && policy.owner === undefined)) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build networkmode=${mode}`))
@@ -420,8 +422,3 @@ function capability(policy: GuardPolicy, name: string, at: string): Finding | un
 }
 
 const isFinding = (finding: Finding | undefined): finding is Finding => finding !== undefined
-const object = (value: GoValue | undefined): GoObject | undefined =>
-  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map) ? value : undefined
-const objects = (value: GoValue | undefined): GoObject[] => (Array.isArray(value) ? value.map((v) => object(v) ?? {}) : [])
-const strings = (value: GoValue | undefined): string[] => (Array.isArray(value) ? value.map(text) : [])
-const text = (value: GoValue | undefined): string => (typeof value === 'string' ? value : '')

@@ -10,8 +10,8 @@ import { deriveTarget } from '../target.ts'
 import type { Owner } from '../settings.ts'
 import { decodeBody } from '../guard/inspect.ts'
 import { ContainerCreateWrapper, NetworkConnect, VolumeCreate } from '../guard/schemas.ts'
-import type { GoObject, GoValue } from '../guard/go-decode.ts'
-import { queryValues, setQuery } from '../query.ts'
+import { object, objects, strings, text, type GoObject, type GoValue } from '../guard/go-decode.ts'
+import { isFormContentType, queryValues, setQuery } from '../query.ts'
 import { notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
 
 export type Owned =
@@ -38,7 +38,7 @@ export async function own(ctx: Context, req: IncomingMessage, decision: Decision
     case 'refuse':
       return { ok: false, status: 403, message: `${refused}: with OWNER set, ${rule.why}` }
     case 'list': {
-      if (isForm(req)) return { ok: false, status: 403, message: `${refused}: a form body would set filters dockmoat does not see; send filters in the query` }
+      if (isFormContentType(req.headers['content-type'])) return { ok: false, status: 403, message: `${refused}: a form body would set filters dockmoat does not see; send filters in the query` }
       const filtered = ownerFilters(query, owner, rule.swarm)
       if (filtered === undefined) return { ok: false, status: 400, message: `${refused}: the filters parameter is not valid JSON of the form {"key":{"value":true}} or {"key":["value"]}` }
       return { ok: true, forward: `${path}?${filtered}` }
@@ -154,11 +154,9 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
  * that does not exist yet is created first, owned, so the create does not make it bare.
  */
 async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: string, refused: string, forward: string): Promise<Owned> {
+  // Top-level HostConfig fields were refused by the guard (an appended HostConfig would hide them).
   const decoded = decodeBody(ContainerCreateWrapper, body).value ?? {}
   const hostConfig = object(decoded.HostConfig)
-  if (hostConfig === undefined && object(decoded.TopHostConfig) !== undefined) {
-    return { ok: false, status: 403, message: `${refused}: HostConfig fields at the top level of the body (read by Engine 20.10 to 26): send them inside HostConfig, as every current client does (with OWNER set, dockmoat rewrites references there)` }
-  }
   const taken = await nameTaken(ctx, owner, queryValues(query, 'name')[0])
   if (taken !== undefined) return taken
   const hc = hostConfig ?? {}
@@ -208,9 +206,8 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
     const parts = bind.split(':')
     if (parts.length >= 2 && !parts[0]!.startsWith('/') && parts[0] !== '') volumes.add(parts[0]!)
   }
-  for (const mount of Array.isArray(hc.Mounts) ? hc.Mounts : []) {
-    const m = object(mount)
-    if (text(m?.Type).toLowerCase() === 'volume' && text(m?.Source) !== '') volumes.add(text(m?.Source))
+  for (const mount of objects(hc.Mounts)) {
+    if (text(mount.Type).toLowerCase() === 'volume' && text(mount.Source) !== '') volumes.add(text(mount.Source))
   }
   for (const volume of volumes) {
     const made = await ensureVolume(ctx, owner, volume, refused)
@@ -291,11 +288,6 @@ function ask(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: 
   })
 }
 
-function isForm(req: IncomingMessage): boolean {
-  const media = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  return media === 'application/x-www-form-urlencoded' || media === 'multipart/form-data'
-}
-
 function ownedBy(owner: Owner, labels: Record<string, unknown> | undefined): boolean {
   return labels?.[owner.label] === owner.id
 }
@@ -305,7 +297,3 @@ function labelsOf(value: GoValue | undefined): Record<string, unknown> | undefin
   return labels !== null && typeof labels === 'object' && !Array.isArray(labels) ? (labels as Record<string, unknown>) : undefined
 }
 
-const object = (value: GoValue | undefined): GoObject | undefined =>
-  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map) ? value : undefined
-const strings = (value: GoValue | undefined): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
-const text = (value: GoValue | undefined): string => (typeof value === 'string' ? value : '')

@@ -821,6 +821,9 @@ t.test('CGROUP_PARENT: containers get the forced parent appended, another one is
     t.equal(d.allow, false, `${label}: refused`)
     if (!d.allow) t.match(d.reason, /CGROUP_PARENT/, `${label}: names CGROUP_PARENT: ${d.reason}`)
   }
+  const owned = judge('POST', '/v1.41/containers/create', '{"Image":"x","VolumesFrom":["c"]}', { OWNER: 'a' })
+  t.equal(owned.allow, false, 'with OWNER too, top-level HostConfig fields are refused (an appended HostConfig would hide them)')
+  if (!owned.allow) t.match(owned.reason, /top level.*OWNER/, `names OWNER: ${owned.reason}`)
   const start = judge('POST', '/v1.23/containers/c/start', '{"CapAdd":["CHOWN"]}', { ...env, ALLOW_START: '1' })
   t.equal(start.allow, false, 'a start body (which replaces the HostConfig) is refused')
   t.equal(judge('POST', '/v1.23/containers/c/start', '{}', { ...env, ALLOW_START: '1' }).allow, true, 'an empty start body is fine')
