@@ -1,7 +1,7 @@
 // What the plain and the hijack paths share: the context, the bookkeeping of open
 // exchanges (for shutdown), hand-written error answers and the per-request log line.
 import http from './node-http.ts'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'
@@ -9,6 +9,7 @@ import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
 import type { BindView } from './bind-view.ts'
+import type { GoObject } from './guard/go-decode.ts'
 
 /** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
 export interface Stream {
@@ -44,6 +45,45 @@ export function closed(ctx: Context, stream?: Stream): void {
 export function upstreamError(config: Config, error: unknown): string {
   const detail = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
   return `dockmoat cannot reach the Docker Engine at ${config.socketPath}: ${detail}`
+}
+
+/** dockerd's answer to one of dockmoat's own requests; status 0 when it could not be reached. */
+export interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer; json: GoObject; message: string }
+
+/** One request of dockmoat's own to dockerd (health, ownership lookups), answered whole. */
+export function askDockerd(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: string, timeoutMs = 30_000): Promise<Answer> {
+  return new Promise((resolve) => {
+    let status = 0
+    let headers: IncomingHttpHeaders = {}
+    const chunks: Buffer[] = []
+    ctx.upstream.dispatch({
+      path, method, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      headers: body === undefined ? [] : ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))],
+      body: body ?? null,
+    }, {
+      onRequestStart() {},
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        status = statusCode
+        headers = responseHeaders
+      },
+      onResponseData(_controller, chunk) { chunks.push(chunk) },
+      onResponseEnd() {
+        const answer = Buffer.concat(chunks)
+        const text = answer.toString('utf8')
+        let json: GoObject = {}
+        try {
+          const parsed: unknown = JSON.parse(text)
+          if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as GoObject
+        } catch {
+          // not JSON: kept as the message
+        }
+        resolve({ status, headers, body: answer, json, message: typeof json.message === 'string' ? json.message : text })
+      },
+      onResponseError(_controller, error) {
+        resolve({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: upstreamError(ctx.config, error) })
+      },
+    })
+  })
 }
 
 export function jsonBody(message: string): string {

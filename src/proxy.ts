@@ -13,9 +13,9 @@ import { appendMembers, decideBody, decideRequest, decideResolved, type Decision
 import { bindView, resolveHostPaths } from './bind-view.ts'
 import type { Config } from './settings.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
-import { clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
+import { askDockerd, clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
-import { own, type Answer } from './owner/own.ts'
+import { own } from './owner/own.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
 export const HEALTH_PATH = '/_dockmoat/health'
@@ -209,23 +209,10 @@ function answer(ctx: Context, req: IncomingMessage, res: ServerResponse, decisio
 }
 
 function health(ctx: Context, res: ServerResponse): void {
-  let status = 0
-  const body: Buffer[] = []
-  ctx.upstream.dispatch({ path: '/_ping', method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 }, {
-    onRequestStart() {},
-    onResponseStart(_controller, statusCode) {
-      status = statusCode
-    },
-    onResponseData(_controller, chunk) {
-      body.push(chunk)
-    },
-    onResponseEnd() {
-      if (status === 200) sendJson(res, 200, 'ok')
-      else sendJson(res, 502, `dockerd answered /_ping with ${status}: ${Buffer.concat(body).toString()}`)
-    },
-    onResponseError(_controller, error) {
-      sendJson(res, 502, upstreamError(ctx.config, error))
-    },
+  void askDockerd(ctx, '/_ping', 'GET', undefined, 5000).then((answer) => {
+    if (answer.status === 200) sendJson(res, 200, 'ok')
+    else if (answer.status === 0) sendJson(res, 502, answer.message)
+    else sendJson(res, 502, `dockerd answered /_ping with ${answer.status}: ${answer.body.toString()}`)
   })
 }
 

@@ -2,8 +2,8 @@
 // way dockerd will (full ID, name, ID prefix; exec to its container), answers a foreign
 // object with dockerd's own "not found", and forwards the call on the resolved ID so no
 // other object can take the name between the check and the call.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Context } from '../exchange.ts'
+import type { IncomingMessage } from 'node:http'
+import { askDockerd, type Answer, type Context } from '../exchange.ts'
 import type { Decision } from '../policy.ts'
 import { routeParams, routePath, type Route } from '../routes.ts'
 import { deriveTarget } from '../target.ts'
@@ -114,7 +114,7 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
     container: `/containers/${segment}/json`, exec: `/exec/${segment}/json`, network: `/networks/${segment}`, volume: `/volumes/${segment}`,
     image: `/images/${segment}/json`, service: `/services/${segment}`, task: `/tasks/${segment}`, secret: `/secrets/${segment}`, config: `/configs/${segment}`,
   }[kind]
-  const answer = await ask(ctx, inspectPath)
+  const answer = await askDockerd(ctx, inspectPath)
   // Not found, or ambiguous (400 "multiple IDs"): either way nothing the client may name.
   if (answer.status === 404 || answer.status === 400) return missing
   if (answer.status !== 200) return { ok: false, status: answer.status === 0 ? 502 : answer.status, message: answer.message }
@@ -226,7 +226,7 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
 async function nameTaken(ctx: Context, owner: Owner, given: string | undefined): Promise<Owned | undefined> {
   const name = (given ?? '').replace(/^\//, '')
   if (name === '') return undefined
-  const existing = await ask(ctx, `/containers/${encodeURIComponent(name)}/json`)
+  const existing = await askDockerd(ctx, `/containers/${encodeURIComponent(name)}/json`)
   if (existing.status !== 200 || text(existing.json.Name) !== `/${name}` || ownedBy(owner, labelsOf(existing.json.Config))) return undefined
   return { ok: false, status: 409, message: `Conflict. The container name "/${name}" is already in use by a container that is not yours (dockmoat OWNER=${owner.id}).` }
 }
@@ -234,7 +234,7 @@ async function nameTaken(ctx: Context, owner: Owner, given: string | undefined):
 async function volumeCreate(ctx: Context, owner: Owner, body: Buffer | undefined, refused: string, forward: string): Promise<Owned> {
   const name = text(decodeBody(VolumeCreate, body ?? Buffer.alloc(0)).value?.Name)
   if (name === '') return { ok: true, forward }
-  const existing = await ask(ctx, `/volumes/${encodeURIComponent(name)}`)
+  const existing = await askDockerd(ctx, `/volumes/${encodeURIComponent(name)}`)
   // dockerd would answer 201 with the existing volume and its labels: not someone else's.
   if (existing.status === 200 && !ownedBy(owner, labelsOf(existing.json))) return { ok: false, status: 409, message: `${refused}: the volume name ${name} is in use by a volume that is not yours` }
   return { ok: true, forward }
@@ -242,51 +242,14 @@ async function volumeCreate(ctx: Context, owner: Owner, body: Buffer | undefined
 
 /** A named volume a create refers to: the owner's, or made now with the owner's label. */
 async function ensureVolume(ctx: Context, owner: Owner, name: string, refused: string): Promise<Owned | { ok: true }> {
-  const existing = await ask(ctx, `/volumes/${encodeURIComponent(name)}`)
+  const existing = await askDockerd(ctx, `/volumes/${encodeURIComponent(name)}`)
   if (existing.status === 200) {
     return ownedBy(owner, labelsOf(existing.json)) ? { ok: true } : { ok: false, status: 409, message: `${refused}: the volume name ${name} is in use by a volume that is not yours` }
   }
-  const made = await ask(ctx, '/volumes/create', 'POST', JSON.stringify({ Name: name, Labels: { [owner.label]: owner.id } }))
+  const made = await askDockerd(ctx, '/volumes/create', 'POST', JSON.stringify({ Name: name, Labels: { [owner.label]: owner.id } }))
   return made.status === 201 ? { ok: true } : { ok: false, status: made.status || 502, message: made.message }
 }
 
-export interface Answer { status: number; headers: IncomingHttpHeaders; body: Buffer; json: GoObject; message: string }
-
-/** One request of dockmoat's own to dockerd, answered whole (small JSON documents). */
-function ask(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: string): Promise<Answer> {
-  return new Promise((resolve) => {
-    let status = 0
-    let headers: IncomingHttpHeaders = {}
-    const chunks: Buffer[] = []
-    ctx.upstream.dispatch({
-      path, method, headersTimeout: 30_000, bodyTimeout: 30_000,
-      headers: body === undefined ? [] : ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))],
-      body: body ?? null,
-    }, {
-      onRequestStart() {},
-      onResponseStart(_controller, statusCode, responseHeaders) {
-        status = statusCode
-        headers = responseHeaders
-      },
-      onResponseData(_controller, chunk) { chunks.push(chunk) },
-      onResponseEnd() {
-        const body = Buffer.concat(chunks)
-        const text = body.toString('utf8')
-        let json: GoObject = {}
-        try {
-          const parsed: unknown = JSON.parse(text)
-          if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as GoObject
-        } catch {
-          // not JSON: kept as the message
-        }
-        resolve({ status, headers, body, json, message: typeof json.message === 'string' ? json.message : text })
-      },
-      onResponseError(_controller, error) {
-        resolve({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: `dockmoat cannot reach the Docker Engine at ${ctx.config.socketPath}: ${error.message}` })
-      },
-    })
-  })
-}
 
 function ownedBy(owner: Owner, labels: Record<string, unknown> | undefined): boolean {
   return labels?.[owner.label] === owner.id
