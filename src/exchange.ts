@@ -16,8 +16,27 @@ export interface Stream {
   destroy(): void
 }
 
+/** An exchange as it ended, for the log line and the metrics. */
+export interface Outcome {
+  status: number
+  ms: number
+  client: string
+  bytes?: number
+  /** Hijacked exchanges count both directions. */
+  bytesUp?: number
+  bytesDown?: number
+  complete?: boolean
+}
+
+/** Told about every exchange and upstream failure (metrics.ts, when METRICS_LISTEN is set). */
+export interface Observer {
+  exchange(decision: Decision, outcome: Outcome): void
+  upstreamError(): void
+}
+
 export interface Context {
   config: Config
+  metrics?: Observer
   log: Logger
   upstream: Pool
   /** The ALLOW_BIND paths as dockmoat sees them, for resolving bind sources. */
@@ -42,9 +61,10 @@ export function closed(ctx: Context, stream?: Stream): void {
   if (stream !== undefined) ctx.streams.delete(stream)
 }
 
-export function upstreamError(config: Config, error: unknown): string {
+export function upstreamError(ctx: Context, error: unknown): string {
+  ctx.metrics?.upstreamError()
   const detail = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
-  return `dockmoat cannot reach the Docker Engine at ${config.socketPath}: ${detail}`
+  return `dockmoat cannot reach the Docker Engine at ${ctx.config.socketPath}: ${detail}`
 }
 
 /** dockerd's answer to one of dockmoat's own requests; status 0 when it could not be reached. */
@@ -80,7 +100,7 @@ export function askDockerd(ctx: Context, path: string, method: 'GET' | 'POST' = 
         resolve({ status, headers, body: answer, json, message: typeof json.message === 'string' ? json.message : text })
       },
       onResponseError(_controller, error) {
-        resolve({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: upstreamError(ctx.config, error) })
+        resolve({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: upstreamError(ctx, error) })
       },
     })
   })
@@ -106,14 +126,17 @@ export function clientOf(req: IncomingMessage): string {
   return req.socket?.remoteAddress ?? 'unix'
 }
 
-export function logExchange(ctx: Context, req: IncomingMessage, decision: Decision, fields: Record<string, unknown>): void {
+export function logExchange(ctx: Context, req: IncomingMessage, decision: Decision, fields: Outcome): void {
+  ctx.metrics?.exchange(decision, fields)
   const line = {
     method: req.method,
     path: req.url,
     route: decision.route?.display ?? null,
     decision: decision.allow ? 'allow' : 'deny',
     ...fields,
+    ...(decision.needs === undefined ? {} : { needs: decision.needs }),
   }
-  if (decision.allow) ctx.log.info(line, 'request')
-  else ctx.log.warn({ ...line, reason: decision.reason }, 'refused')
+  if (!decision.allow) ctx.log.warn({ ...line, reason: decision.reason }, 'refused')
+  else if (decision.wouldRefuse !== undefined) ctx.log.warn({ ...line, wouldRefuse: decision.wouldRefuse.reason }, 'would be refused')
+  else ctx.log.info(line, 'request')
 }

@@ -70,7 +70,7 @@ export function hijack(ctx: Context, req: IncomingMessage, client: Duplex, head:
         ctx.log.debug({ err }, 'upstream error on a hijack route')
         if (status === 0) {
           status = 502
-          writeRawJson(client, 502, upstreamError(ctx.config, err))
+          writeRawJson(client, 502, upstreamError(ctx, err))
         } else {
           client.destroy()
         }

@@ -5,8 +5,8 @@
 import { matchRoute, type Route } from './routes.ts'
 import { deriveTarget } from './target.ts'
 import { setQuery } from './query.ts'
-import type { Toggle } from './settings.ts'
-import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardVerdict, type HostPath } from './guard/inspect.ts'
+import { TOGGLES, type Toggle } from './settings.ts'
+import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardRefusal, type GuardVerdict, type HostPath } from './guard/inspect.ts'
 
 export { appendMembers } from './guard/inspect.ts'
 
@@ -17,8 +17,23 @@ export type Decision =
     allow: true; route: Route; forward: string; reason: string; readBody?: boolean; hostPaths?: readonly HostPath[]
     /** JSON members to append to the body's top-level object before forwarding it. */
     appendToBody?: string
+    /** What the body asked for that needs a grant (`ALLOW_BIND=/srv/app`, `ALLOW_PRIVILEGED`), granted or not: for `dockmoat learn`. */
+    needs?: readonly string[]
+    /** MODE=audit: the refusal the configuration would have given, had it been enforced. */
+    wouldRefuse?: Refusal
   }
-  | { allow: false; status: number; route?: Route; reason: string }
+  | Refusal
+
+export interface Refusal {
+  allow: false
+  status: number
+  route?: Route
+  reason: string
+  /** The variables that would allow the call (`CONTAINERS`, `POST`; `ALLOW_BIND`); none for what no variable allows. */
+  variables?: readonly string[]
+  /** As on an allowed decision: every grant the body asked for. */
+  needs?: readonly string[]
+}
 
 /**
  * The route and grants, then what the guard sees without the body (build options,
@@ -26,7 +41,7 @@ export type Decision =
  * `decideBody` before anything is forwarded.
  */
 export function decideRequest(method: string, rawTarget: string, contentType: string | undefined, policy: GuardPolicy): Decision {
-  const decision = decide(method, rawTarget, policy.grants)
+  const decision = gate(method, rawTarget, policy)
   if (!decision.allow) return decision
   const inspector = inspectorFor(decision.route)
   if (inspector === undefined) return decision
@@ -36,7 +51,8 @@ export function decideRequest(method: string, rawTarget: string, contentType: st
   const query = verdict.rewrite?.query
   const forward = query === undefined ? decision.forward : `${decision.forward.slice(0, question === -1 ? undefined : question)}?${setQuery(question === -1 ? '' : decision.forward.slice(question + 1), query)}`
   const reason = query === undefined ? decision.reason : `${decision.reason}; forwarded with ${Object.entries(query).map(([k, v]) => `${k}=${v}`).join(' ')}`
-  return inspector.body === undefined ? { ...decision, forward, reason } : { ...decision, forward, reason, readBody: true }
+  const judged = withVerdict(method, rawTarget, { ...decision, forward, reason }, verdict)
+  return inspector.body === undefined ? judged : { ...judged, readBody: true }
 }
 
 /** The guard's verdict on a whole body, for a decision that asked for it. */
@@ -44,21 +60,46 @@ export function decideBody(method: string, rawTarget: string, decision: Decision
   const verdict = inspectBody(inspectorFor(decision.route)!, body, policy)
   if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
   const members = verdict.rewrite?.members?.join(',')
-  return {
+  return withVerdict(method, rawTarget, {
     ...decision,
     ...(verdict.hostPaths === undefined ? {} : { hostPaths: verdict.hostPaths }),
     ...(members === undefined ? {} : { appendToBody: members, reason: `${decision.reason}; forwarded with ${members} appended` }),
-  }
+  }, verdict)
 }
 
 /** The verdict on a decision's host paths once they were resolved through symlinks. */
 export function decideResolved(method: string, rawTarget: string, decision: Decision & { allow: true }, resolved: readonly (string | undefined)[], roots: readonly string[], policy: GuardPolicy): Decision {
   const verdict = judgeResolved(decision.hostPaths ?? [], resolved, roots, policy)
-  return verdict.allow ? decision : refusedByGuard(method, rawTarget, decision.route, verdict)
+  return verdict.allow ? withVerdict(method, rawTarget, decision, verdict) : refusedByGuard(method, rawTarget, decision.route, verdict)
 }
 
-function refusedByGuard(method: string, rawTarget: string, route: Route, verdict: GuardVerdict & { allow: false }): Decision {
-  return { allow: false, status: verdict.status, route, reason: `dockmoat refused ${method} ${rawTarget} (${route.display}): ${verdict.reason}` }
+function refusedByGuard(method: string, rawTarget: string, route: Route, verdict: GuardRefusal): Refusal {
+  return { allow: false, status: verdict.status, route, reason: `dockmoat refused ${method} ${rawTarget} (${route.display}): ${verdict.reason}`, variables: verdict.variables, ...(verdict.needs === undefined ? {} : { needs: verdict.needs }) }
+}
+
+/** An allowed decision with what the guard saw: the grants used, and what audit mode waived. */
+function withVerdict(method: string, rawTarget: string, decision: Decision & { allow: true }, verdict: GuardVerdict & { allow: true }): Decision & { allow: true } {
+  const needs = verdict.needs === undefined ? decision.needs : [...new Set([...(decision.needs ?? []), ...verdict.needs])]
+  const waived = verdict.wouldRefuse === undefined ? undefined : refusedByGuard(method, rawTarget, decision.route, verdict.wouldRefuse)
+  const earlier = decision.wouldRefuse
+  const wouldRefuse = waived === undefined ? earlier : earlier === undefined ? waived : {
+    ...earlier, reason: `${earlier.reason}; and ${verdict.wouldRefuse!.reason}`, variables: [...new Set([...(earlier.variables ?? []), ...waived.variables!])],
+  }
+  return { ...decision, ...(needs === undefined ? {} : { needs }), ...(wouldRefuse === undefined ? {} : { wouldRefuse }) }
+}
+
+const EVERY_GRANT: Grants = Object.fromEntries(TOGGLES.map((t) => [t.name, true])) as Record<Toggle, boolean>
+
+/**
+ * The route and the grants. MODE=audit forwards what only a grant refused, as if every
+ * grant were set, and keeps the refusal to report; what no grant allows (unknown routes,
+ * `/debug/*`, a malformed target) stays refused.
+ */
+function gate(method: string, rawTarget: string, policy: GuardPolicy): Decision {
+  const decision = decide(method, rawTarget, policy.grants)
+  if (decision.allow || policy.mode !== 'audit' || (decision.variables ?? []).length === 0) return decision
+  const granted = decide(method, rawTarget, EVERY_GRANT)
+  return granted.allow ? { ...granted, wouldRefuse: decision } : decision
 }
 
 /** Each inner list is one way to be allowed: every variable in it must be on. */
@@ -92,10 +133,10 @@ export function decide(method: string, rawTarget: string, grants: Grants): Decis
 
   const verdict = verdictFor(route, grants)
   if (verdict.allow) return { allow: true, route, forward: target.forward, reason: verdict.reason }
-  return { allow: false, status: 403, route, reason: `${refused} (${shown}): ${verdict.reason}` }
+  return { allow: false, status: 403, route, reason: `${refused} (${shown}): ${verdict.reason}`, variables: verdict.missing }
 }
 
-interface Verdict { allow: boolean; reason: string }
+interface Verdict { allow: boolean; reason: string; missing?: readonly string[] }
 
 // What a route needs depends only on the route and the grants, which are fixed for a
 // run: worked out once per route, not as garbage on every request.
@@ -117,5 +158,5 @@ function judge(route: Route, grants: Grants): Verdict {
     const present = way.filter((name) => grants[name])
     return missing.map((n) => `${n}=1`).join(' and ') + (present.length > 0 ? ` (${present.map((n) => `${n}=1`).join(', ')} already set)` : '')
   })
-  return { allow: false, reason: `set ${options.join(', or ')}` }
+  return { allow: false, reason: `set ${options.join(', or ')}`, missing: ways[0]!.filter((name) => !grants[name]) }
 }

@@ -265,7 +265,7 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
         res.destroy()
         return
       }
-      sendJson(res, 502, upstreamError(ctx.config, error))
+      sendJson(res, 502, upstreamError(ctx, error))
     },
   })
 }

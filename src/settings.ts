@@ -90,6 +90,7 @@ export const SETTINGS: readonly ValueSpec[] = [
   { name: 'OWNER_LABEL', default: 'dockmoat.owner', help: 'The label key `OWNER` is stamped under.' },
   { name: 'OWNER_ADOPT', default: '(none)', help: 'Comma-separated names or IDs of containers the owner may use although it did not create them (a Jenkins agent for `--volumes-from`, a runner\'s own container).' },
   { name: 'CGROUP_PARENT', default: '(unset)', help: 'Place every container and classic build under this cgroup parent (a path for the cgroupfs driver, a `.slice` for systemd); a body or build asking for another is refused, and BuildKit is refused (it does not honour it).' },
+  { name: 'MODE', default: 'enforce', help: '`enforce`, or `audit`: forward every call dockerd\'s route table knows as if every grant were set (the body guard\'s grants included), and log each call the configuration would have refused at `warn`, with what it would need; `dockmoat learn` turns such a log into the least configuration. Unknown routes, `/debug/*`, malformed bodies and `OWNER`/`CGROUP_PARENT` stay enforced. Never for production.' },
   { name: 'MAX_BODY_BYTES', default: '1048576', help: 'Largest body dockmoat reads whole to judge it (container create and start, exec, volume and service bodies); a larger one gets 413.' },
   { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
   { name: 'LISTEN_ADDRESS', default: '(all interfaces)', help: 'TCP address to listen on. Unset: `::` (IPv6 and IPv4), or `0.0.0.0` where the host has no IPv6.' },
@@ -97,6 +98,7 @@ export const SETTINGS: readonly ValueSpec[] = [
   { name: 'DISABLE_IPV6', default: '0', help: 'Listen on IPv4 only (`0.0.0.0`) when `LISTEN_ADDRESS` is unset.' },
   { name: 'LISTEN_SOCKET', default: '(unset)', help: 'Listen on this unix socket path instead of TCP.' },
   { name: 'LISTEN_SOCKET_MODE', default: '660', help: 'File mode (octal) of `LISTEN_SOCKET`.' },
+  { name: 'METRICS_LISTEN', default: '(off)', help: 'Serve Prometheus metrics at `http://<address>:<port>/metrics` on a listener of their own (never the proxy\'s), such as `127.0.0.1:9375` or `[::]:9375`.' },
   { name: 'LOG_LEVEL', default: 'info', help: 'One of ' + Object.keys(LOG_LEVELS).join(', ') + ' (syslog names as in Tecnativa, or pino\'s).' },
   { name: 'SHUTDOWN_GRACE_MS', default: '1500', help: 'On SIGTERM/SIGINT, how long ordinary requests may finish; streams end at once.' },
 ]
@@ -120,6 +122,10 @@ export interface Config {
   listen: Listen
   logLevel: LogLevel
   shutdownGraceMs: number
+  /** `audit`: grants are reported, not enforced (policy.ts). */
+  mode: 'enforce' | 'audit'
+  /** Where Prometheus metrics are served, when set. */
+  metricsListen: { host: string; port: number } | undefined
 }
 
 export interface Owner {
@@ -183,7 +189,27 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   const shutdownGraceMs = parseInteger('SHUTDOWN_GRACE_MS', env.SHUTDOWN_GRACE_MS ?? '1500', 0, 600_000)
   const maxBodyBytes = parseInteger('MAX_BODY_BYTES', env.MAX_BODY_BYTES ?? '1048576', 1024, 1024 ** 3)
-  return { grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes, cgroupParent: parseCgroupParent(env.CGROUP_PARENT), owner: parseOwner(env), socketPath, listen, logLevel, shutdownGraceMs }
+  return {
+    grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes,
+    cgroupParent: parseCgroupParent(env.CGROUP_PARENT), owner: parseOwner(env), socketPath, listen, logLevel, shutdownGraceMs,
+    mode: parseMode(env.MODE), metricsListen: parseMetricsListen(env.METRICS_LISTEN),
+  }
+}
+
+function parseMode(value: string | undefined): 'enforce' | 'audit' {
+  const mode = (value ?? 'enforce').trim().toLowerCase()
+  if (mode === 'enforce' || mode === 'audit' || mode === '') return mode === 'audit' ? 'audit' : 'enforce'
+  throw new ConfigError(`MODE=${JSON.stringify(value)} is not a mode; use enforce (the default) or audit`)
+}
+
+function parseMetricsListen(value: string | undefined): { host: string; port: number } | undefined {
+  if (value === undefined || value.trim() === '') return undefined
+  const match = /^(?:\[([0-9A-Fa-f:.%]+)\]|([0-9A-Za-z.-]+)):([0-9]+)$/.exec(value.trim())
+  const port = match === null ? NaN : Number(match[3])
+  if (match === null || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`METRICS_LISTEN=${JSON.stringify(value)} is not an address and port; use one such as 127.0.0.1:9375 or [::]:9375`)
+  }
+  return { host: match[1] ?? match[2]!, port }
 }
 
 function listEntries(name: string, value: string | undefined): string[] {

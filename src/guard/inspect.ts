@@ -12,7 +12,7 @@ import { decodeGo, object, objects, strings, text, type GoObject, type GoValue }
 import { structOf, type GoStruct } from './go-types.ts'
 import { ContainerCreateWrapper, ExecConfig, LabelledCreate, NetworkConnect, ServiceSpec, VolumeCreate } from './schemas.ts'
 
-export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'cgroupParent' | 'owner'>
+export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'cgroupParent' | 'owner' | 'mode'>
 
 /** A host path the guard allowed by its name, and the field that asked for it. */
 export interface HostPath { path: string; what: string }
@@ -26,14 +26,27 @@ export interface Rewrite {
 }
 
 export type GuardVerdict =
-  | { allow: true; hostPaths?: readonly HostPath[]; rewrite?: Rewrite }
-  | { allow: false; status: 400 | 403; reason: string }
+  | {
+    allow: true; hostPaths?: readonly HostPath[]; rewrite?: Rewrite
+    /** Every grant the request used, allowed or not (`ALLOW_PRIVILEGED`, `ALLOW_BIND=/srv`, `ALLOW_CAPS=NET_ADMIN`). */
+    needs?: readonly string[]
+    /** MODE=audit: what enforcing would have refused. */
+    wouldRefuse?: GuardRefusal
+  }
+  | GuardRefusal
 
-// While a request is judged, the host paths allowed so far and the rewrite are kept here.
-interface Scope extends GuardPolicy { hostPaths?: HostPath[]; rewrite?: Rewrite }
+export interface GuardRefusal { allow: false; status: 400 | 403; reason: string; variables: readonly string[]; needs?: readonly string[] }
 
-/** One thing the request asks for that no grant allows; `fix` replaces "set <variable>". */
-interface Finding { what: string; variable: string; fix?: string }
+// While a request is judged, the host paths allowed so far, the rewrite and every grant
+// the request uses are kept here.
+interface Scope extends GuardPolicy { hostPaths?: HostPath[]; rewrite?: Rewrite; needs?: string[] }
+
+/**
+ * One thing the request asks for that the configuration does not allow; `fix` replaces
+ * "set <variable>". `need` is the grant that would allow it, absent when none can
+ * (a malformed request, CGROUP_PARENT and OWNER's rules): MODE=audit waives only those with one.
+ */
+interface Finding { what: string; variable: string; fix?: string; need?: string }
 
 interface Inspector {
   /** The struct dockerd decodes the body into, when the body matters. */
@@ -142,26 +155,19 @@ export function inspectorFor(route: Route): Inspector | undefined {
 }
 
 export function inspectHead(inspector: Inspector, query: string, contentType: string | undefined, policy: GuardPolicy): GuardVerdict {
-  const scope: Scope = { ...policy }
-  const judged = verdict(inspector.head?.(query, contentType, scope) ?? [])
-  return judged.allow && scope.rewrite !== undefined ? { allow: true, rewrite: scope.rewrite } : judged
+  const scope: Scope = { ...policy, needs: [] }
+  return verdict(inspector.head?.(query, contentType, scope) ?? [], scope)
 }
 
 /** An empty body is `{}` (nothing asked for); anything else is decoded as dockerd does. */
 export function inspectBody(inspector: Inspector, bytes: Uint8Array, policy: GuardPolicy): GuardVerdict {
   if (inspector.body === undefined || inspector.judge === undefined || bytes.length === 0) return { allow: true }
   const parsed = parseJson(bytes, structOf(inspector.body))
-  if (!parsed.ok) return { allow: false, status: 400, reason: `${parsed.problem}; dockmoat forwards only bodies it can read as dockerd will` }
+  if (!parsed.ok) return { allow: false, status: 400, reason: `${parsed.problem}; dockmoat forwards only bodies it can read as dockerd will`, variables: [] }
   const decoded = decodeGo(inspector.body, parsed.node)
-  if (decoded.error !== undefined) return { allow: false, status: 400, reason: `dockerd would not decode this body: ${decoded.error}` }
-  const scope: Scope = { ...policy, hostPaths: [] }
-  const judged = verdict(inspector.judge(decoded.value, scope))
-  if (!judged.allow) return judged
-  return {
-    allow: true,
-    ...(scope.hostPaths!.length > 0 ? { hostPaths: scope.hostPaths! } : {}),
-    ...(scope.rewrite !== undefined ? { rewrite: scope.rewrite } : {}),
-  }
+  if (decoded.error !== undefined) return { allow: false, status: 400, reason: `dockerd would not decode this body: ${decoded.error}`, variables: [] }
+  const scope: Scope = { ...policy, hostPaths: [], needs: [] }
+  return verdict(inspector.judge(decoded.value, scope), scope)
 }
 
 /**
@@ -190,9 +196,9 @@ export function judgeResolved(hostPaths: readonly HostPath[], resolved: readonly
     const real = resolved[i]
     if (real !== undefined && roots.some((root) => isWithin(root, real))) return
     const how = real === undefined ? 'cannot be resolved through its symlinks' : `resolves through a symlink to ${JSON.stringify(real)}`
-    findings.push({ what: `${what}: ${JSON.stringify(path)} ${how}, outside ALLOW_BIND (${policy.allowBind.join(',')})`, variable: `ALLOW_BIND=${[...policy.allowBind, real ?? '/'].join(',')}` })
+    findings.push({ what: `${what}: ${JSON.stringify(path)} ${how}, outside ALLOW_BIND (${policy.allowBind.join(',')})`, variable: `ALLOW_BIND=${[...policy.allowBind, real ?? '/'].join(',')}`, need: `ALLOW_BIND=${real ?? '/'}` })
   })
-  return verdict(findings)
+  return verdict(findings, { ...policy })
 }
 
 /** What the guard decoded, for tests and the body oracle. */
@@ -203,11 +209,19 @@ export function decodeBody(body: GoStruct, bytes: Uint8Array): { value?: GoObjec
   return decoded.error === undefined ? { value: decoded.value } : { value: decoded.value, problem: decoded.error }
 }
 
-function verdict(findings: Finding[]): GuardVerdict {
-  if (findings.length === 0) return { allow: true }
+function verdict(findings: Finding[], scope: Scope): GuardVerdict {
+  const allowed: GuardVerdict & { allow: true } = {
+    allow: true,
+    ...(scope.hostPaths !== undefined && scope.hostPaths.length > 0 ? { hostPaths: scope.hostPaths } : {}),
+    ...(scope.rewrite !== undefined ? { rewrite: scope.rewrite } : {}),
+    ...(scope.needs !== undefined && scope.needs.length > 0 ? { needs: [...new Set(scope.needs)] } : {}),
+  }
+  if (findings.length === 0) return allowed
   const seen = new Set<string>()
   const parts = findings.filter((f) => !seen.has(f.what) && seen.add(f.what)).map((f) => `${f.what}: ${f.fix ?? `set ${f.variable}`}`)
-  return { allow: false, status: 403, reason: parts.join('; ') }
+  const variables = [...new Set(findings.map((f) => (f.need ?? '').split('=')[0]!).filter(Boolean))]
+  const refusal: GuardRefusal = { allow: false, status: 403, reason: parts.join('; '), variables, ...(allowed.needs === undefined ? {} : { needs: allowed.needs }) }
+  return scope.mode === 'audit' && findings.every((f) => f.need !== undefined) ? { ...allowed, wouldRefuse: refusal } : refusal
 }
 
 function judgeHostConfig(hc: GoObject, at: string, policy: GuardPolicy): (Finding | undefined)[] {
@@ -399,26 +413,30 @@ function stampOwner(policy: Scope, service = false): void {
   if (service) addMembers(policy, `"TaskTemplate":{"ContainerSpec":{"Labels":${labels}}}`)
 }
 
-function flag(policy: GuardPolicy, variable: GuardGrant, what: string): Finding | undefined {
-  return policy.grants[variable] ? undefined : { what, variable: `${variable}=1` }
+function flag(policy: Scope, variable: GuardGrant, what: string): Finding | undefined {
+  policy.needs?.push(variable)
+  return policy.grants[variable] ? undefined : { what, variable: `${variable}=1`, need: variable }
 }
 
 function bindPath(policy: Scope, source: string, what: string): Finding | undefined {
   const path = goPathClean(source)
+  const needed = path.startsWith('/') ? path : '/'
+  policy.needs?.push(`ALLOW_BIND=${needed}`)
   if (policy.allowBind.some((root) => isWithin(root, path))) {
     policy.hostPaths?.push({ path, what })
     return undefined
   }
   const now = policy.allowBind.length === 0 ? '' : ` (ALLOW_BIND is ${policy.allowBind.join(',')})`
-  const needed = path.startsWith('/') ? path : '/'
-  return { what: `${what}, host path ${JSON.stringify(path)}${now}`, variable: `ALLOW_BIND=${[...policy.allowBind, needed].join(',')}` }
+  return { what: `${what}, host path ${JSON.stringify(path)}${now}`, variable: `ALLOW_BIND=${[...policy.allowBind, needed].join(',')}`, need: `ALLOW_BIND=${needed}` }
 }
 
-function capability(policy: GuardPolicy, name: string, at: string): Finding | undefined {
+function capability(policy: Scope, name: string, at: string): Finding | undefined {
   const cap = normalizeCapability(name)
-  if (DEFAULT_CAPABILITIES.has(cap) || policy.allowCaps === 'ALL' || policy.allowCaps.has(cap)) return undefined
+  if (DEFAULT_CAPABILITIES.has(cap)) return undefined
+  policy.needs?.push(`ALLOW_CAPS=${cap}`)
+  if (policy.allowCaps === 'ALL' || policy.allowCaps.has(cap)) return undefined
   const now = policy.allowCaps.size === 0 ? '' : ` (ALLOW_CAPS is ${[...policy.allowCaps].join(',')})`
-  return { what: `${at} adds ${JSON.stringify(name)}, not in dockerd's default set${now}`, variable: `ALLOW_CAPS=${cap === 'ALL' ? 'ALL' : [...policy.allowCaps, cap].join(',')}` }
+  return { what: `${at} adds ${JSON.stringify(name)}, not in dockerd's default set${now}`, variable: `ALLOW_CAPS=${cap === 'ALL' ? 'ALL' : [...policy.allowCaps, cap].join(',')}`, need: `ALLOW_CAPS=${cap}` }
 }
 
 const isFinding = (finding: Finding | undefined): finding is Finding => finding !== undefined

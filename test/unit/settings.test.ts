@@ -24,6 +24,7 @@ const EXPECTED_TOGGLES = [
 const EXPECTED_SETTINGS = [
   'SOCKET_PATH', 'LISTEN_ADDRESS', 'LISTEN_PORT', 'DISABLE_IPV6', 'LISTEN_SOCKET',
   'LISTEN_SOCKET_MODE', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'ALLOW_BIND', 'ALLOW_CAPS', 'MAX_BODY_BYTES', 'CGROUP_PARENT', 'OWNER', 'OWNER_LABEL', 'OWNER_ADOPT',
+  'MODE', 'METRICS_LISTEN',
 ]
 
 const TRUE_SPELLINGS = ['1', 'true', 'TRUE', 'True', 'tRuE', 'yes', 'YES', 'Yes', 'on', 'ON', 'On', ' 1 ', ' true', 'yes  ', '\ton\n', '  TRUE  ']
@@ -326,7 +327,29 @@ t.test('renderEnvTable: one row per toggle and setting', async (t) => {
   t.equal(documented('SHUTDOWN_GRACE_MS'), String(config.shutdownGraceMs), 'SHUTDOWN_GRACE_MS default as documented')
   t.equal(documented('DISABLE_IPV6'), '0', 'DISABLE_IPV6 default as documented')
   t.equal(documented('MAX_BODY_BYTES'), String(config.maxBodyBytes), 'MAX_BODY_BYTES default as documented')
+  t.equal(documented('MODE'), config.mode, 'MODE default as documented')
+  t.equal(config.metricsListen, undefined, 'METRICS_LISTEN off by default, as documented')
   const unix = parseConfig({ LISTEN_SOCKET: '/tmp/d.sock' }).listen
   t.equal(documented('LISTEN_SOCKET_MODE'), unix.kind === 'unix' ? unix.mode.toString(8) : 'not unix', 'LISTEN_SOCKET_MODE default as documented')
   t.ok(table.includes('| `SOCKET_PATH` | `/var/run/docker.sock` |'), 'SOCKET_PATH row shows its default')
+})
+
+t.test('MODE: enforce or audit, anything else stops startup naming the variable', async (t) => {
+  t.equal(parseConfig({}).mode, 'enforce', 'default enforce')
+  for (const given of ['audit', 'AUDIT', ' audit ']) t.equal(parseConfig({ MODE: given }).mode, 'audit', `MODE=${JSON.stringify(given)}`)
+  t.equal(parseConfig({ MODE: 'enforce' }).mode, 'enforce', 'MODE=enforce')
+  for (const bad of ['learn', 'permissive', '1']) {
+    const error = configError(t, { MODE: bad })
+    t.match(error?.message, /^MODE=.* is not a mode; use enforce \(the default\) or audit$/, `MODE=${bad}: ${error?.message}`)
+  }
+})
+
+t.test('METRICS_LISTEN: an address and a port', async (t) => {
+  t.same(parseConfig({ METRICS_LISTEN: '127.0.0.1:9375' }).metricsListen, { host: '127.0.0.1', port: 9375 }, 'IPv4')
+  t.same(parseConfig({ METRICS_LISTEN: '[::]:9375' }).metricsListen, { host: '::', port: 9375 }, 'IPv6 in brackets')
+  t.same(parseConfig({ METRICS_LISTEN: 'localhost:0' }).metricsListen, { host: 'localhost', port: 0 }, 'host name, any port')
+  for (const bad of ['9375', '127.0.0.1', ':9375', '127.0.0.1:99999', 'http://127.0.0.1:9375', '::1:9375']) {
+    const error = configError(t, { METRICS_LISTEN: bad })
+    t.match(error?.message, /^METRICS_LISTEN=.* is not an address and port; use one such as 127\.0\.0\.1:9375 or \[::\]:9375$/, `METRICS_LISTEN=${bad}`)
+  }
 })

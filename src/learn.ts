@@ -1,0 +1,167 @@
+// `dockmoat learn`: from dockmoat's own log lines (best from MODE=audit), the least
+// configuration that would have allowed every call seen. Pure: lines in, text out.
+import { alternatives } from './policy.ts'
+import { matchRoute, type Route } from './routes.ts'
+import { TOGGLES, type Toggle } from './settings.ts'
+import { deriveTarget } from './target.ts'
+import { isWithin } from './go-path.ts'
+
+const REQUEST_MESSAGES = new Set(['request', 'refused', 'would be refused'])
+
+/** What the log says was called: each route with its count, and the body grants used. */
+interface Seen {
+  routes: Map<Route, number>
+  /** Body grants (`ALLOW_PRIVILEGED`, `ALLOW_BIND`) -> the calls that needed them, by route. */
+  needs: Map<string, Map<Route, number>>
+  /** List grants -> the values asked for (`ALLOW_BIND` -> `/srv/app`, ...). */
+  values: Map<string, Set<string>>
+  /** Calls no variable allows: unknown routes, `/debug/*`, bodies refused whatever the grants. */
+  unallowable: Map<string, number>
+  lines: number
+  calls: number
+  notJson: number
+  foreign: number
+}
+
+export function readLog(text: string): Seen {
+  const seen: Seen = { routes: new Map(), needs: new Map(), values: new Map(), unallowable: new Map(), lines: 0, calls: 0, notJson: 0, foreign: 0 }
+  for (const raw of text.split('\n')) {
+    if (raw.trim() === '') continue
+    seen.lines++
+    // `docker logs -t` and `docker-compose logs` put a timestamp or `name | ` first.
+    const start = raw.indexOf('{')
+    let line: Record<string, unknown>
+    try {
+      const parsed: unknown = start === -1 ? undefined : JSON.parse(raw.slice(start))
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object')
+      line = parsed as Record<string, unknown>
+    } catch {
+      seen.notJson++
+      continue
+    }
+    if (line.name !== 'dockmoat' || !REQUEST_MESSAGES.has(String(line.msg)) || typeof line.method !== 'string' || typeof line.path !== 'string') {
+      seen.foreign++
+      continue
+    }
+    const route = routeOf(line.method, line.path)
+    // The line must name the route this build of dockmoat matches, or it is not ours to read.
+    if ((route?.display ?? null) !== line.route) {
+      seen.foreign++
+      continue
+    }
+    seen.calls++
+    const variables = Array.isArray(line.variables) ? line.variables : undefined
+    if (route === undefined || route.section === 'NEVER' || (line.msg === 'refused' && line.status !== 403)) {
+      count(seen.unallowable, route?.display ?? `${line.method} ${line.path} (no such route)`)
+      continue
+    }
+    // A refusal with no variable to name: no grant would have allowed this body.
+    if (line.msg === 'refused' && variables !== undefined && variables.length === 0) {
+      count(seen.unallowable, `${route.display} (${String(line.reason ?? 'refused')})`)
+      continue
+    }
+    count(seen.routes, route)
+    const needs = (Array.isArray(line.needs) ? line.needs : []).filter((need): need is string => typeof need === 'string')
+    for (const need of needs) {
+      const [name, value] = need.split(/=(.*)/s)
+      if (value !== undefined) add(seen.values, name!, value)
+    }
+    for (const name of new Set(needs.map((need) => need.split('=')[0]!))) {
+      let routes = seen.needs.get(name)
+      if (routes === undefined) seen.needs.set(name, (routes = new Map()))
+      count(routes, route)
+    }
+  }
+  return seen
+}
+
+function routeOf(method: string, rawTarget: string): Route | undefined {
+  const target = deriveTarget(rawTarget)
+  if (!target.ok) return undefined
+  const match = matchRoute(method, target.path)
+  return match.kind === 'route' ? match.route : undefined
+}
+
+function add(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key)
+  if (set === undefined) map.set(key, new Set([value]))
+  else set.add(value)
+}
+
+function count<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1)
+}
+
+/** A variable to set, and the calls that needed it. */
+export interface Suggestion { name: string; value: string; because: Map<Route, number> }
+
+/**
+ * The fewest grants under which every route seen has a way through (policy.ts
+ * `alternatives`): routes with one way first, then each of the others by the way adding
+ * the fewest variables (a single-action grant rather than POST=1 on a tie), then every
+ * grant the others make redundant is dropped. Body grants are exactly those used.
+ */
+export function learn(seen: Seen): Suggestion[] {
+  const routes = [...seen.routes.keys()]
+  const chosen = new Set<Toggle>()
+  const covered = (route: Route): Toggle[] | undefined => alternatives(route).find((way) => way.every((name) => chosen.has(name)))
+  const byChoices = [...routes].sort((a, b) => alternatives(a).length - alternatives(b).length)
+  for (const route of byChoices) {
+    if (covered(route) !== undefined) continue
+    const [best] = alternatives(route)
+      .map((way) => ({ way, added: way.filter((name) => !chosen.has(name)) }))
+      .sort((a, b) => a.added.length - b.added.length || Number(a.added.includes('POST')) - Number(b.added.includes('POST')))
+    for (const name of best!.way) chosen.add(name)
+  }
+  for (const name of [...chosen].reverse()) {
+    chosen.delete(name)
+    if (!routes.every((route) => covered(route) !== undefined)) chosen.add(name)
+  }
+
+  const used: Suggestion[] = []
+  const unusedDefaults: Suggestion[] = []
+  for (const toggle of TOGGLES) {
+    const because = new Map<Route, number>()
+    if (toggle.kind === 'guard') {
+      for (const [route, n] of seen.needs.get(toggle.name) ?? []) because.set(route, n)
+    } else {
+      for (const route of routes) if (covered(route)!.includes(toggle.name)) because.set(route, seen.routes.get(route)!)
+    }
+    if (because.size > 0) used.push({ name: toggle.name, value: '1', because })
+    else if (toggle.default) unusedDefaults.push({ name: toggle.name, value: '0', because })
+  }
+  const binds = [...seen.values.get('ALLOW_BIND') ?? []]
+  const narrowest = binds.filter((path) => !binds.some((other) => other !== path && isWithin(other, path))).sort()
+  if (narrowest.length > 0) used.push({ name: 'ALLOW_BIND', value: narrowest.join(','), because: seen.needs.get('ALLOW_BIND')! })
+  const caps = seen.values.get('ALLOW_CAPS')
+  if (caps !== undefined) used.push({ name: 'ALLOW_CAPS', value: caps.has('ALL') ? 'ALL' : [...caps].sort().join(','), because: seen.needs.get('ALLOW_CAPS')! })
+  return [...used, ...unusedDefaults]
+}
+
+const SHOWN_CALLS = 4
+
+/** The suggestion as compose `environment:` lines, each after a comment naming the calls that needed it. */
+export function renderLearned(seen: Seen, suggestions: Suggestion[]): string {
+  const skipped = seen.notJson + seen.foreign
+  const out = [
+    `# dockmoat learn: ${seen.calls} calls in ${seen.lines} lines` +
+      (skipped === 0 ? '' : ` (${skipped} skipped: ${seen.notJson} not JSON, ${seen.foreign} not dockmoat request lines)`),
+  ]
+  if (seen.calls === 0) {
+    out.push('# no calls seen: nothing to grant. Give `learn` the log of a dockmoat that served the client (MODE=audit).')
+    return out.join('\n') + '\n'
+  }
+  out.push('# The least configuration that would have allowed every call seen:', 'environment:')
+  for (const { name, value, because } of suggestions) {
+    const calls = [...because].sort((a, b) => b[1] - a[1])
+    const shown = calls.slice(0, SHOWN_CALLS).map(([route, n]) => `${route.display} ×${n}`).join(', ')
+    const more = calls.length > SHOWN_CALLS ? `, and ${calls.length - SHOWN_CALLS} more` : ''
+    out.push(`  # ${calls.length === 0 ? 'not used (on by default)' : shown + more}${name === 'ALLOW_BIND' && value.split(',').includes('/') ? ' (/ allows any host path: look at these calls)' : ''}`)
+    out.push(`  - ${name}=${value}`)
+  }
+  if (seen.unallowable.size > 0) {
+    const listed = [...seen.unallowable].map(([what, n]) => `${what} ×${n}`).join(', ')
+    out.push(`# Also seen, and allowed by no variable: ${listed}`)
+  }
+  return out.join('\n') + '\n'
+}
