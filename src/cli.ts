@@ -1,24 +1,32 @@
-// dockmoat [serve] | check METHOD PATH | healthcheck
+// dockmoat [serve] | check METHOD PATH | learn [LOGFILE|-] | healthcheck
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import http from './node-http.ts'
 import type { Logger } from 'pino'
 import { createLogger } from './log.ts'
 import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'
 import { decideBody, decideRequest } from './policy.ts'
 import { createProxy, HEALTH_PATH } from './proxy.ts'
-import { listen } from './listen.ts'
+import { isLoopback, listen, listenTls } from './listen.ts'
+import { loadTls } from './tls.ts'
+import { profileConfig, selectProfile, type PolicyFile, type Who } from './profiles.ts'
+import { describe } from './clients.ts'
 import type { BindView } from './bind-view.ts'
 import { ownerRule } from './owner/rules.ts'
+import { learn, readLog, renderLearned } from './learn.ts'
 
 const USAGE = `usage: dockmoat [serve]            run the proxy (configured by environment variables)
-       dockmoat check METHOD PATH [< BODY]
+       dockmoat check [--as cn=NAME,listener=L,address=IP] METHOD PATH [< BODY]
                                    print whether the current environment allows a call (exit 0 allowed,
                                    1 refused); a JSON body on stdin is judged as the proxy would
+       dockmoat learn [LOGFILE|-]  read dockmoat's JSON log (a file, or stdin: docker logs dockmoat 2>&1 | dockmoat learn)
+                                   and print the least environment that would have allowed every call in it
        dockmoat healthcheck        exit 0 when the proxy serves and dockerd answers through it`
 
-function loadConfig(): Config {
+/** A configuration error from `load` stops startup with its message (exit 2). */
+function orExit<T>(load: () => T): T {
   try {
-    return parseConfig(process.env)
+    return load()
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     process.stderr.write(`dockmoat: configuration error: ${error.message}\n`)
@@ -26,13 +34,52 @@ function loadConfig(): Config {
   }
 }
 
-function check(args: string[]): never {
-  const [method, path] = args
-  if (method === undefined || path === undefined || args.length !== 2) {
+async function loadPolicy(path: string): Promise<PolicyFile> {
+  // The YAML reader is loaded only when a policy file is given.
+  const { readPolicy, PolicyError } = await import('./policy-file.ts')
+  try {
+    return readPolicy(path)
+  } catch (error) {
+    if (!(error instanceof PolicyError)) throw error
+    process.stderr.write(`dockmoat: POLICY_FILE is not valid:\n${error.message}\n`)
+    process.exit(2)
+  }
+}
+
+function loadConfig(): Config {
+  return orExit(() => parseConfig(process.env))
+}
+
+async function check(args: string[]): Promise<never> {
+  const as = args[0] === '--as' ? args[1] : undefined
+  const [method, path, ...extra] = as === undefined ? args : args.slice(2)
+  if (method === undefined || path === undefined || extra.length > 0) {
     process.stderr.write(USAGE + '\n')
     process.exit(2)
   }
-  const config = loadConfig()
+  const environment = loadConfig()
+  let config = environment
+  let profile = ''
+  if (as !== undefined) {
+    if (environment.policyFile === undefined) {
+      process.stderr.write('dockmoat check --as needs POLICY_FILE: without it every client gets the environment\'s configuration\n')
+      process.exit(2)
+    }
+    const who = parseWho(as)
+    const policy = await loadPolicy(environment.policyFile)
+    const chosen = selectProfile(policy, who)
+    const own = chosen === undefined ? undefined : profileConfig(chosen, who, environment)
+    if (chosen === undefined && policy.unmatched === 'refuse') {
+      process.stdout.write(`refused: no profile of ${environment.policyFile} matches ${describe(who)}, and the file says unmatched: refuse\n`)
+      process.exit(1)
+    }
+    if (typeof own === 'string') {
+      process.stdout.write(`refused: ${own}\n`)
+      process.exit(1)
+    }
+    config = own ?? environment
+    profile = chosen === undefined ? ' (no profile matches: the environment\'s configuration)' : ` (profile ${chosen.name})`
+  }
   let decision = decideRequest(method, path, 'application/json', config)
   if (decision.allow && decision.readBody === true) {
     const body = process.stdin.isTTY ? Buffer.alloc(0) : fs.readFileSync(0)
@@ -42,16 +89,56 @@ function check(args: string[]): never {
   const ownership = decision.allow && config.owner !== undefined && ownerRule(decision.route) !== undefined
     ? ` (with OWNER=${config.owner.id}, dockmoat also asks dockerd whether the objects named are the owner's when the call is made; check cannot answer that)`
     : ''
-  process.stdout.write(`${decision.allow ? 'allowed' : 'refused'}: ${decision.reason}${ownership}\n`)
+  const audit = decision.allow && decision.wouldRefuse !== undefined ? ` (MODE=audit; enforced, it would be refused: ${decision.wouldRefuse.reason})` : ''
+  process.stdout.write(`${decision.allow ? 'allowed' : 'refused'}${profile}: ${decision.reason}${audit}${ownership}\n`)
   process.exit(decision.allow ? 0 : 1)
 }
 
+/** `cn=alice,listener=tls,address=10.0.0.7`: the client `check --as` answers for. */
+function parseWho(text: string): Who {
+  const who: Who = { listener: 'plain', address: 'unix' }
+  for (const part of text.split(',')) {
+    const [key, value] = part.split(/=(.*)/s)
+    if (value === undefined || !['cn', 'listener', 'address', 'san'].includes(key!)) {
+      process.stderr.write(`dockmoat check --as ${JSON.stringify(text)}: give key=value pairs of cn, san, listener, address (such as cn=alice or listener=ci,address=10.0.0.7)\n`)
+      process.exit(2)
+    }
+    if (key === 'san') who.sans = [...(who.sans ?? []), value]
+    else who[key as 'cn' | 'listener' | 'address'] = value
+  }
+  if (who.cn !== undefined && who.listener === 'plain' && !text.includes('listener=')) who.listener = 'tls'
+  return who
+}
+
+function learnFromLog(args: string[]): void {
+  const [file = '-'] = args
+  if (args.length > 1 || (file === '-' && process.stdin.isTTY)) {
+    process.stderr.write(USAGE + '\n')
+    process.exit(2)
+  }
+  let text: string
+  try {
+    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8')
+  } catch (error) {
+    process.stderr.write(`dockmoat learn: cannot read ${file === '-' ? 'stdin' : file}: ${(error as Error).message}\n`)
+    process.exit(2)
+  }
+  const seen = readLog(text)
+  process.stdout.write(renderLearned(seen, learn(seen)))
+}
+
 function healthcheck(): void {
-  const { listen } = loadConfig()
-  const where = listen.kind === 'unix'
-    ? { socketPath: listen.path }
-    : { host: listen.host === undefined || listen.host === '::' || listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host, port: listen.port }
-  const request = http.get({ ...where, path: HEALTH_PATH, timeout: 5000 }, (response) => {
+  const { listen, plain, tls } = loadConfig()
+  const local = (host: string | undefined): string => (host === undefined || host === '::' || host === '0.0.0.0' ? '127.0.0.1' : host)
+  const where = listen.kind === 'unix' ? { socketPath: listen.path } : { host: local(listen.host), port: plain ? listen.port : tls!.port }
+  if (!plain && tls?.ca !== undefined) {
+    process.stderr.write('dockmoat healthcheck: only the TLS listener serves, and it requires a client certificate; give the healthcheck a listener of its own: LISTEN_SOCKET=/tmp/dockmoat.sock (with --read-only, a tmpfs on /tmp)\n')
+    process.exit(1)
+  }
+  // TLS without client certificates: the health answer needs none, and the server's
+  // certificate is for the names clients use, not necessarily 127.0.0.1.
+  const get = plain ? http.get : (createRequire(import.meta.url)('node:https') as typeof import('node:https')).get
+  const request = get({ ...where, path: HEALTH_PATH, timeout: 5000, ...(plain ? {} : { rejectUnauthorized: false }) }, (response) => {
     let text = ''
     response.on('data', (chunk: Buffer) => { text += chunk.toString() })
     response.on('end', () => {
@@ -73,10 +160,35 @@ async function serve(): Promise<void> {
   for (const { name, suggestion } of misspeltVariables(process.env)) {
     log.warn(`${name} is not a dockmoat variable and is ignored; did you mean ${suggestion}?`)
   }
-  const proxy = createProxy(config, log)
-  const address = await listen(proxy.server, config, log)
+  const tls = config.tls === undefined ? undefined : orExit(() => loadTls(config.tls!))
+  const policy = config.policyFile === undefined ? undefined : await loadPolicy(config.policyFile)
+  const proxy = createProxy(config, log, tls?.options, policy)
+  for (const warning of tls?.warnings ?? []) log.warn(warning)
+  let closeMetrics = (): void => {}
+  if (config.metricsListen !== undefined) {
+    // Loaded only when asked for: a proxy without metrics never pays for prom-client.
+    const metrics = (await import('./metrics.ts')).createMetrics(proxy.ctx)
+    const bound = await metrics.listen(config.metricsListen).catch((error: Error) => {
+      process.stderr.write(`dockmoat: ${error.message}\n`)
+      return process.exit(1)
+    })
+    proxy.ctx.metrics = metrics
+    closeMetrics = () => metrics.close()
+    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
+    log.info({ address: bound.address, port: bound.port }, `Prometheus metrics at http://${host}:${bound.port}/metrics`)
+  }
+  const listenerVariable = config.listen.kind === 'unix' ? 'LISTEN_SOCKET' : 'LISTEN_ADDRESS/LISTEN_PORT'
+  const address = config.plain ? await bound(listenerVariable, listen(proxy.server, config.listen, log)) : {}
+  const secure = proxy.tlsServer === undefined ? undefined : await bound('TLS_PORT', listenTls(proxy.tlsServer, config, log))
+  const listeners: Record<string, unknown>[] = []
+  for (const spec of policy?.listeners ?? []) {
+    listeners.push({ name: spec.name, ...await bound(`POLICY_FILE listener ${spec.name}`, listen(proxy.plainServer(spec.name), spec, log)) })
+  }
   log.info({
     ...address,
+    ...(secure === undefined ? {} : { tls: { ...secure, clientCertificates: config.tls!.ca === undefined ? 'not asked for' : 'required (TLS_CA)' } }),
+    ...(policy === undefined ? {} : { profiles: policy.profiles.map((p) => p.name), unmatched: policy.unmatched, listeners }),
+    mode: config.mode,
     socketPath: config.socketPath,
     granted: TOGGLES.filter((t) => config.grants[t.name]).map((t) => t.name),
     allowBind: config.allowBind,
@@ -84,7 +196,13 @@ async function serve(): Promise<void> {
     ...(config.cgroupParent === undefined ? {} : { cgroupParent: config.cgroupParent }),
     ...(config.owner === undefined ? {} : { owner: config.owner }),
   }, 'dockmoat listening')
-  describeBindView(proxy.ctx.bindView, log)
+  if (config.mode === 'audit') {
+    log.warn('MODE=audit: NOTHING IS ENFORCED. Every call dockerd knows is forwarded as if every grant were set; calls the configuration would refuse are logged as "would be refused". Run `dockmoat learn` on this log for the least configuration, then remove MODE=audit')
+  }
+  if ('address' in address && !isLoopback(address.address)) {
+    log.warn(`the plain listener ${String(address.address)}:${String(address.port)} is reachable beyond this host, and it does not know who is asking: anyone who can reach it gets these grants. Keep it on an internal network, or serve TLS with client certificates (TLS_CERT, TLS_KEY, TLS_CA)`)
+  }
+  describeBindView(proxy.ctx.clients.environment.bindView, log)
   probeSocket(config, log)
 
   // One failed exchange must never take every other client down with it.
@@ -95,7 +213,25 @@ async function serve(): Promise<void> {
     if (stopping) return
     stopping = true
     log.info({ signal, open: proxy.ctx.open }, 'shutting down')
-    void proxy.shutdown(config.shutdownGraceMs).then(() => process.exit(0))
+    void proxy.shutdown(config.shutdownGraceMs).then(() => {
+      closeMetrics()
+      process.exit(0)
+    })
+  }
+  if (config.policyFile !== undefined) {
+    const file = config.policyFile
+    process.on('SIGHUP', () => {
+      void import('./policy-file.ts').then(({ readPolicy, PolicyError }) => {
+        try {
+          const next = readPolicy(file)
+          proxy.ctx.clients.reload(next)
+          log.info({ profiles: next.profiles.map((p) => p.name), unmatched: next.unmatched }, `SIGHUP: ${file} reloaded`)
+        } catch (error) {
+          if (!(error instanceof PolicyError)) throw error
+          log.error({ problems: error.message.split('\n') }, `SIGHUP: ${file} is not valid; the policy in force stays as it was`)
+        }
+      })
+    })
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
@@ -109,6 +245,16 @@ function describeBindView(view: BindView, log: Logger): void {
   if (view.hidden.length > 0) {
     log.warn({ unresolved: view.hidden }, `ALLOW_BIND paths ${view.hidden.join(', ')} are not visible to dockmoat: bind sources under them are judged by their path only, and a symlink inside them can lead anywhere on the host; ` +
       'mount each into dockmoat at the same path (read-only) to have sources resolved (see SECURITY.md)')
+  }
+}
+
+/** A listener that cannot be bound stops startup, naming what configured it. */
+async function bound<T>(what: string, listening: Promise<T>): Promise<T> {
+  try {
+    return await listening
+  } catch (error) {
+    process.stderr.write(`dockmoat: cannot listen (${what}): ${(error as Error).message}\n`)
+    process.exit(2)
   }
 }
 
@@ -133,7 +279,10 @@ switch (command) {
     await serve()
     break
   case 'check':
-    check(rest)
+    await check(rest)
+    break
+  case 'learn':
+    learnFromLog(rest)
     break
   case 'healthcheck':
     healthcheck()

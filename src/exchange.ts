@@ -8,8 +8,9 @@ import type { Logger } from 'pino'
 import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
-import type { BindView } from './bind-view.ts'
+import type { Clients } from './clients.ts'
 import type { GoObject } from './guard/go-decode.ts'
+import { peerOf } from './identity.ts'
 
 /** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
 export interface Stream {
@@ -39,8 +40,8 @@ export interface Context {
   metrics?: Observer
   log: Logger
   upstream: Pool
-  /** The ALLOW_BIND paths as dockmoat sees them, for resolving bind sources. */
-  bindView: BindView
+  /** Who is asking, and the configuration that decides their calls (clients.ts). */
+  clients: Clients
   /** Exchanges being answered; shutdown gives them a grace period to finish. */
   open: number
   // Only streams are kept, as shutdown must end them by name; the rest are counted and,
@@ -128,15 +129,21 @@ export function clientOf(req: IncomingMessage): string {
 
 export function logExchange(ctx: Context, req: IncomingMessage, decision: Decision, fields: Outcome): void {
   ctx.metrics?.exchange(decision, fields)
+  const cn = peerOf(req.socket)?.cn
+  const profile = ctx.clients.profileOf(req)
   const line = {
     method: req.method,
     path: req.url,
     route: decision.route?.display ?? null,
     decision: decision.allow ? 'allow' : 'deny',
     ...fields,
+    ...(cn === undefined ? {} : { cn }),
+    ...(profile === undefined ? {} : { profile }),
     ...(decision.needs === undefined ? {} : { needs: decision.needs }),
+    ...decision.subject,
   }
-  if (!decision.allow) ctx.log.warn({ ...line, reason: decision.reason }, 'refused')
+  // `variables`: what would allow it; none when no variable can (for `dockmoat learn`).
+  if (!decision.allow) ctx.log.warn({ ...line, reason: decision.reason, variables: decision.variables ?? [] }, 'refused')
   else if (decision.wouldRefuse !== undefined) ctx.log.warn({ ...line, wouldRefuse: decision.wouldRefuse.reason }, 'would be refused')
   else ctx.log.info(line, 'request')
 }

@@ -57,7 +57,8 @@ export function readLog(text: string): Seen {
     }
     // A refusal with no variable to name: no grant would have allowed this body.
     if (line.msg === 'refused' && variables !== undefined && variables.length === 0) {
-      count(seen.unallowable, `${route.display} (${String(line.reason ?? 'refused')})`)
+      const reason = String(line.reason ?? 'refused')
+      count(seen.unallowable, `${route.display} (${reason.slice(reason.indexOf('): ') + 3)})`)
       continue
     }
     count(seen.routes, route)

@@ -2,11 +2,11 @@
 // refuse, with the route dockerd would run and the reason in words; then the body
 // guard's verdict on what the request asks for (guard/inspect.ts).
 
-import { matchRoute, type Route } from './routes.ts'
+import { matchRoute, routeParams, type Route } from './routes.ts'
 import { deriveTarget } from './target.ts'
 import { setQuery } from './query.ts'
 import { TOGGLES, type Toggle } from './settings.ts'
-import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardRefusal, type GuardVerdict, type HostPath } from './guard/inspect.ts'
+import { inspectBody, inspectHead, inspectorFor, judgeResolved, type GuardPolicy, type GuardRefusal, type GuardVerdict, type HostPath, type Subject } from './guard/inspect.ts'
 
 export { appendMembers } from './guard/inspect.ts'
 
@@ -21,6 +21,8 @@ export type Decision =
     needs?: readonly string[]
     /** MODE=audit: the refusal the configuration would have given, had it been enforced. */
     wouldRefuse?: Refusal
+    /** The image and command of a create or exec, for the log. */
+    subject?: Subject
   }
   | Refusal
 
@@ -31,8 +33,9 @@ export interface Refusal {
   reason: string
   /** The variables that would allow the call (`CONTAINERS`, `POST`; `ALLOW_BIND`); none for what no variable allows. */
   variables?: readonly string[]
-  /** As on an allowed decision: every grant the body asked for. */
+  /** As on an allowed decision: every grant the body asked for, and what it would have run. */
   needs?: readonly string[]
+  subject?: Subject
 }
 
 /**
@@ -46,7 +49,11 @@ export function decideRequest(method: string, rawTarget: string, contentType: st
   const inspector = inspectorFor(decision.route)
   if (inspector === undefined) return decision
   const question = decision.forward.indexOf('?')
-  const verdict = inspectHead(inspector, question === -1 ? '' : decision.forward.slice(question + 1), contentType, policy)
+  const params = (): readonly string[] => {
+    const target = deriveTarget(rawTarget)
+    return (target.ok ? routeParams(decision.route, target.path)?.params : undefined) ?? []
+  }
+  const verdict = inspectHead(inspector, question === -1 ? '' : decision.forward.slice(question + 1), contentType, policy, params)
   if (!verdict.allow) return refusedByGuard(method, rawTarget, decision.route, verdict)
   const query = verdict.rewrite?.query
   const forward = query === undefined ? decision.forward : `${decision.forward.slice(0, question === -1 ? undefined : question)}?${setQuery(question === -1 ? '' : decision.forward.slice(question + 1), query)}`
@@ -74,7 +81,10 @@ export function decideResolved(method: string, rawTarget: string, decision: Deci
 }
 
 function refusedByGuard(method: string, rawTarget: string, route: Route, verdict: GuardRefusal): Refusal {
-  return { allow: false, status: verdict.status, route, reason: `dockmoat refused ${method} ${rawTarget} (${route.display}): ${verdict.reason}`, variables: verdict.variables, ...(verdict.needs === undefined ? {} : { needs: verdict.needs }) }
+  return { allow: false, status: verdict.status, route, reason: `dockmoat refused ${method} ${rawTarget} (${route.display}): ${verdict.reason}`, variables: verdict.variables,
+    ...(verdict.needs === undefined ? {} : { needs: verdict.needs }),
+    ...(verdict.subject === undefined ? {} : { subject: verdict.subject }),
+  }
 }
 
 /** An allowed decision with what the guard saw: the grants used, and what audit mode waived. */
@@ -85,7 +95,12 @@ function withVerdict(method: string, rawTarget: string, decision: Decision & { a
   const wouldRefuse = waived === undefined ? earlier : earlier === undefined ? waived : {
     ...earlier, reason: `${earlier.reason}; and ${verdict.wouldRefuse!.reason}`, variables: [...new Set([...(earlier.variables ?? []), ...waived.variables!])],
   }
-  return { ...decision, ...(needs === undefined ? {} : { needs }), ...(wouldRefuse === undefined ? {} : { wouldRefuse }) }
+  return {
+    ...decision,
+    ...(needs === undefined ? {} : { needs }),
+    ...(wouldRefuse === undefined ? {} : { wouldRefuse }),
+    ...(verdict.subject === undefined ? {} : { subject: verdict.subject }),
+  }
 }
 
 const EVERY_GRANT: Grants = Object.fromEntries(TOGGLES.map((t) => [t.name, true])) as Record<Toggle, boolean>

@@ -1,6 +1,8 @@
 // The request path: accept, classify and gate (policy.ts), inspect the body (guard/), forward, log.
 import http from './node-http.ts'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
+import type { TlsOptions, TLSSocket } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 // The Pool's own module rather than undici's index, which loads everything the package
@@ -10,12 +12,15 @@ import type { Dispatcher } from 'undici'
 import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
 import { appendMembers, decideBody, decideRequest, decideResolved, type Decision } from './policy.ts'
-import { bindView, resolveHostPaths } from './bind-view.ts'
+import { resolveHostPaths } from './bind-view.ts'
 import type { Config } from './settings.ts'
+import { Clients, type Client } from './clients.ts'
+import type { PolicyFile } from './profiles.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { askDockerd, clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
 import { own } from './owner/own.ts'
+import { rememberPeer } from './identity.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
 export const HEALTH_PATH = '/_dockmoat/health'
@@ -23,10 +28,23 @@ export const HEALTH_PATH = '/_dockmoat/health'
 // Decided once per request: shouldUpgradeCallback and the handler both need it.
 const DECISION = Symbol('dockmoat.decision')
 function decisionFor(ctx: Context, req: IncomingMessage & { [DECISION]?: Decision }): Decision {
-  return (req[DECISION] ??= decideRequest(req.method ?? '', req.url ?? '', req.headers['content-type'], ctx.config))
+  return (req[DECISION] ??= decideFor(ctx, req))
 }
 
-export function createProxy(config: Config, log: Logger) {
+function decideFor(ctx: Context, req: IncomingMessage): Decision {
+  const client = ctx.clients.admit(req)
+  if ('refused' in client) return { allow: false, status: 403, reason: `dockmoat refused ${req.method} ${req.url}: ${client.refused}`, variables: [] }
+  const decision = decideRequest(req.method ?? '', req.url ?? '', req.headers['content-type'], client.config)
+  return decision.allow || client.profile === undefined ? decision : { ...decision, reason: `${decision.reason} (POLICY_FILE profile ${client.profile})` }
+}
+
+/** The client of an allowed request (admitted when it was decided). */
+function clientFor(ctx: Context, req: IncomingMessage): Client {
+  return ctx.clients.admit(req) as Client
+}
+
+/** The proxy's plain server, and its TLS server when `tls` (tls.ts) is given. */
+export function createProxy(config: Config, log: Logger, tls?: TlsOptions, policy?: PolicyFile) {
   const upstream = new Pool('http://docker', {
     socketPath: config.socketPath,
     pipelining: 1,
@@ -34,9 +52,9 @@ export function createProxy(config: Config, log: Logger) {
     headersTimeout: 0,
     bodyTimeout: 0,
   })
-  const ctx: Context = { config, log, upstream, bindView: bindView(config.allowBind), open: 0, streams: new Set() }
+  const ctx: Context = { config, log, upstream, clients: new Clients(config, policy), open: 0, streams: new Set() }
 
-  const server = http.createServer({
+  const options: ServerOptions = {
     // Protects against clients that never finish their headers; bodies may take hours.
     headersTimeout: 30_000,
     requestTimeout: 0,
@@ -47,69 +65,100 @@ export function createProxy(config: Config, log: Logger) {
       const decision = decisionFor(ctx, req)
       return decision.allow && decision.route.hijack
     },
-  })
-
-  // A client may send its request and then half-close (`nc`, some SDKs); dockerd still
-  // answers, so must we. Node's default would abort the request on that FIN.
-  // `httpAllowHalfOpen` is Node's own (undocumented, untyped) switch for exactly this.
-  Object.assign(server, { httpAllowHalfOpen: true })
-
-  server.on('request', (req, res) => {
-    if (closing.has(req.socket)) {
-      // Pipelined behind a body too large to read: the client was told the connection
-      // closes, so nothing after it may reach dockerd.
-      req.socket.destroy()
-      return
-    }
-    if (req.url === HEALTH_PATH && req.method === 'GET') {
-      health(ctx, res)
-      return
-    }
-    // Node stops parsing a connection after a request that asked for an upgrade, even
-    // when it was not honoured: close it after this answer rather than leave it hanging.
-    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false
-    const decision = decisionFor(ctx, req)
-    if (!decision.allow) {
-      refuse(ctx, req, res, decision)
-      return
-    }
-    if (decision.readBody === true) {
-      judgeBody(ctx, req, res, decision)
-      return
-    }
-    proceed(ctx, req, res, decision)
-  })
-
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (closing.has(req.socket)) return void socket.destroy()
-    const decision = decisionFor(ctx, req)
-    if (ctx.config.owner === undefined || !decision.allow) return hijack(ctx, req, socket, head, decision)
-    void own(ctx, req, decision).then((owned) => {
-      if (owned.ok) return hijack(ctx, req, socket, head, 'forward' in owned ? { ...decision, forward: owned.forward } : decision)
-      writeRawJson(socket, owned.status, owned.message)
-      logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
-    }, (error: unknown) => {
-      ctx.log.error({ err: error }, 'ownership check failed')
-      writeRawJson(socket, 500, `dockmoat could not check ownership: ${(error as Error).message}`)
+  }
+  const servers: Server[] = []
+  /** A plain listener; its name is what a POLICY_FILE profile's `match: listener` names. */
+  function plainServer(listener: string): Server {
+    const plain = http.createServer(options)
+    plain.on('connection', (socket: Duplex) => ctx.clients.arrived(socket, listener))
+    serve(plain)
+    return plain
+  }
+  const server = plainServer('plain')
+  let tlsServer: Server | undefined
+  if (tls !== undefined) {
+    // node:https only when TLS is configured (see node-http.ts on what loading costs).
+    const https: typeof import('node:https') = createRequire(import.meta.url)('node:https')
+    tlsServer = https.createServer({ ...options, ...tls })
+    tlsServer.on('secureConnection', (socket: TLSSocket) => {
+      rememberPeer(socket)
+      ctx.clients.arrived(socket, 'tls')
     })
-  })
+    // A client without a certificate, with an expired one or one of another CA: refused
+    // in the handshake, before any HTTP.
+    tlsServer.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+      log.warn({ client: socket.remoteAddress ?? 'unknown', error: error.message, code: error.code }, 'TLS handshake refused')
+    })
+    serve(tlsServer)
+  }
 
-  // A malformed request never reaches dockerd: Node's strict parser rejects it here.
-  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-    log.warn({ error: error.message, code: error.code }, 'malformed request refused')
-    if (!socket.writable) return socket.destroy()
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-    writeRawJson(socket, status, `dockmoat refused a malformed request: ${error.message}`)
-  })
+  function serve(server: Server): void {
+    servers.push(server)
+    // A client may send its request and then half-close (`nc`, some SDKs); dockerd still
+    // answers, so must we. Node's default would abort the request on that FIN.
+    // `httpAllowHalfOpen` is Node's own (undocumented, untyped) switch for exactly this.
+    Object.assign(server, { httpAllowHalfOpen: true })
+
+    server.on('request', (req, res) => {
+      if (closing.has(req.socket)) {
+        // Pipelined behind a body too large to read: the client was told the connection
+        // closes, so nothing after it may reach dockerd.
+        req.socket.destroy()
+        return
+      }
+      if (req.url === HEALTH_PATH && req.method === 'GET') {
+        health(ctx, res)
+        return
+      }
+      // Node stops parsing a connection after a request that asked for an upgrade, even
+      // when it was not honoured: close it after this answer rather than leave it hanging.
+      if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false
+      const decision = decisionFor(ctx, req)
+      if (!decision.allow) {
+        refuse(ctx, req, res, decision)
+        return
+      }
+      if (decision.readBody === true) {
+        judgeBody(ctx, req, res, decision)
+        return
+      }
+      proceed(ctx, req, res, decision)
+    })
+
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (closing.has(req.socket)) return void socket.destroy()
+      const decision = decisionFor(ctx, req)
+      const owner = decision.allow ? clientFor(ctx, req).config.owner : undefined
+      if (owner === undefined || !decision.allow) return hijack(ctx, req, socket, head, decision)
+      void own(ctx, owner, req, decision).then((owned) => {
+        if (owned.ok) return hijack(ctx, req, socket, head, 'forward' in owned ? { ...decision, forward: owned.forward } : decision)
+        writeRawJson(socket, owned.status, owned.message)
+        logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
+      }, (error: unknown) => {
+        ctx.log.error({ err: error }, 'ownership check failed')
+        writeRawJson(socket, 500, `dockmoat could not check ownership: ${(error as Error).message}`)
+      })
+    })
+
+    // A malformed request never reaches dockerd: Node's strict parser rejects it here.
+    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+      log.warn({ error: error.message, code: error.code }, 'malformed request refused')
+      if (!socket.writable) return socket.destroy()
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+      writeRawJson(socket, status, `dockmoat refused a malformed request: ${error.message}`)
+    })
+  }
 
   async function shutdown(graceMs: number): Promise<void> {
-    server.close()
-    server.closeIdleConnections()
+    for (const each of servers) {
+      each.close()
+      each.closeIdleConnections()
+    }
     for (const stream of ctx.streams) stream.destroy()
     await settled(graceMs)
     // Whatever is still open ends with its connection (the client's close aborts dockerd's
     // side); their close handlers then write their log lines.
-    server.closeAllConnections()
+    for (const each of servers) each.closeAllConnections()
     await settled(500)
     await upstream.destroy()
   }
@@ -119,7 +168,7 @@ export function createProxy(config: Config, log: Logger) {
     while (ctx.open > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
   }
 
-  return { server, shutdown, ctx }
+  return { server, tlsServer, plainServer, shutdown, ctx }
 }
 
 /** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */
@@ -146,7 +195,8 @@ const LINGER_MS = 2000
  * treats a chunked body as one of unknown length (body-facts §2).
  */
 function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): void {
-  const limit = ctx.config.maxBodyBytes
+  const client = clientFor(ctx, req)
+  const limit = client.config.maxBodyBytes
   const tooLarge = (): void => {
     // The rest of the body is discarded and the connection closes after this answer.
     res.shouldKeepAlive = false
@@ -173,12 +223,12 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
     const received = Buffer.concat(chunks, size)
     const method = req.method ?? ''
     const target = req.url ?? ''
-    const judged = decideBody(method, target, decision, received, ctx.config)
+    const judged = decideBody(method, target, decision, received, client.config)
     if (!judged.allow) return refuse(ctx, req, res, judged)
     const body = judged.appendToBody === undefined ? received : appendMembers(received, judged.appendToBody)
-    if (judged.hostPaths === undefined || ctx.bindView.visible.length === 0) return proceed(ctx, req, res, judged, body)
-    void resolveHostPaths(ctx.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
-      const final = decideResolved(method, target, judged, resolved, ctx.bindView.roots, ctx.config)
+    if (judged.hostPaths === undefined || client.bindView.visible.length === 0) return proceed(ctx, req, res, judged, body)
+    void resolveHostPaths(client.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
+      const final = decideResolved(method, target, judged, resolved, client.bindView.roots, client.config)
       if (final.allow) proceed(ctx, req, res, final, body)
       else refuse(ctx, req, res, final)
     })
@@ -187,9 +237,10 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
 
 /** The own stage (OWNER only: it asks dockerd), then forward. */
 function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer): void {
-  if (ctx.config.owner === undefined) return forward(ctx, req, res, decision, body)
+  const owner = clientFor(ctx, req).config.owner
+  if (owner === undefined) return forward(ctx, req, res, decision, body)
   const started = performance.now()
-  void own(ctx, req, decision, body).then((owned) => {
+  void own(ctx, owner, req, decision, body).then((owned) => {
     if (!owned.ok) return refuse(ctx, req, res, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
     if ('answered' in owned) return answer(ctx, req, res, decision, owned.answered, started)
     const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)

@@ -2,6 +2,7 @@
 // startup parser and the policy all read this list.
 import { KNOWN_CAPABILITIES, normalizeCapability } from './capabilities.ts'
 import { goPathClean } from './go-path.ts'
+import { globToRegExp, imagePattern, type ImagePattern } from './images.ts'
 
 export type Section =
   | 'AUTH' | 'BUILD' | 'COMMIT' | 'CONFIGS' | 'CONTAINERS' | 'DISTRIBUTION' | 'EVENTS'
@@ -86,16 +87,23 @@ interface ValueSpec {
 export const SETTINGS: readonly ValueSpec[] = [
   { name: 'ALLOW_BIND', default: '(none)', help: 'Comma-separated host paths that bind mounts may use, at or below each path by segment (`/srv/app` does not allow `/srv/application`); `/` allows any. Covers `Binds`, `Mounts` of type bind, service mounts, `VolumesFrom` (only with `/`), and local volumes with a `device` (`-o o=bind`, block devices; other types such as overlay, proc or NFS only with `/`).' },
   { name: 'ALLOW_CAPS', default: '(none)', help: 'Comma-separated capabilities that containers and services may add beyond dockerd\'s default set (`NET_ADMIN,SYS_TIME`, with or without `CAP_`), or `ALL`.' },
+  { name: 'ALLOW_NAMES', default: '(any)', help: 'Comma-separated patterns (`*`, `?`) a container\'s name must match when it is created or renamed, such as `ci-*` or `${CN}-*` in a profile; a create without a name is refused. Which existing containers a client may touch is `OWNER`\'s job.' },
+  { name: 'ALLOW_IMAGES', default: '(any)', help: 'Comma-separated image patterns that may be pulled, run (containers and services), pushed, tagged, committed to and built to: `busybox` (any tag), `busybox:1.36`, `registry.example.com/team/*`. Names are compared as dockerd resolves them (`busybox` is `docker.io/library/busybox`); image IDs, `docker load` and `docker import` are refused. Base images a build pulls (`FROM`) are not judged.' },
   { name: 'OWNER', default: '(unset)', help: 'Turn ownership on: everything the client creates is labelled `OWNER_LABEL=<OWNER>`; lists, prunes and events show only what it owns, and any other object answers as dockerd answers for one that does not exist. Images it did not build stay readable and usable. See "One socket per CI job".' },
   { name: 'OWNER_LABEL', default: 'dockmoat.owner', help: 'The label key `OWNER` is stamped under.' },
   { name: 'OWNER_ADOPT', default: '(none)', help: 'Comma-separated names or IDs of containers the owner may use although it did not create them (a Jenkins agent for `--volumes-from`, a runner\'s own container).' },
   { name: 'CGROUP_PARENT', default: '(unset)', help: 'Place every container and classic build under this cgroup parent (a path for the cgroupfs driver, a `.slice` for systemd); a body or build asking for another is refused, and BuildKit is refused (it does not honour it).' },
   { name: 'MODE', default: 'enforce', help: '`enforce`, or `audit`: forward every call dockerd\'s route table knows as if every grant were set (the body guard\'s grants included), and log each call the configuration would have refused at `warn`, with what it would need; `dockmoat learn` turns such a log into the least configuration. Unknown routes, `/debug/*`, malformed bodies and `OWNER`/`CGROUP_PARENT` stay enforced. Never for production.' },
+  { name: 'POLICY_FILE', default: '(unset)', help: 'A YAML file of named profiles, each a set of these variables with a `match` on who is asking (TLS client CN or SAN, source address, listener); the first profile that matches decides a client\'s calls. See "Profiles: one dockmoat, many clients". `SIGHUP` reloads it.' },
   { name: 'MAX_BODY_BYTES', default: '1048576', help: 'Largest body dockmoat reads whole to judge it (container create and start, exec, volume and service bodies); a larger one gets 413.' },
   { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
   { name: 'LISTEN_ADDRESS', default: '(all interfaces)', help: 'TCP address to listen on. Unset: `::` (IPv6 and IPv4), or `0.0.0.0` where the host has no IPv6.' },
   { name: 'LISTEN_PORT', default: '2375', help: 'TCP port to listen on.' },
   { name: 'DISABLE_IPV6', default: '0', help: 'Listen on IPv4 only (`0.0.0.0`) when `LISTEN_ADDRESS` is unset.' },
+  { name: 'TLS_CERT', default: '(unset)', help: 'PEM server certificate (with its chain): serve HTTPS on `TLS_PORT` at `LISTEN_ADDRESS`. It needs a subjectAltName for the address clients use (the docker CLI ignores the CN).' },
+  { name: 'TLS_KEY', default: '(unset)', help: 'PEM private key of `TLS_CERT`.' },
+  { name: 'TLS_CA', default: '(unset)', help: 'PEM CA certificates: with it, a client certificate signed by one of them is required (`docker --tlsverify`), and its CN names the client in the log.' },
+  { name: 'TLS_PORT', default: '2376', help: 'TCP port of the TLS listener. With `TLS_CERT` set, the plain listener is off unless `LISTEN_PORT` or `LISTEN_SOCKET` is set too.' },
   { name: 'LISTEN_SOCKET', default: '(unset)', help: 'Listen on this unix socket path instead of TCP.' },
   { name: 'LISTEN_SOCKET_MODE', default: '660', help: 'File mode (octal) of `LISTEN_SOCKET`.' },
   { name: 'METRICS_LISTEN', default: '(off)', help: 'Serve Prometheus metrics at `http://<address>:<port>/metrics` on a listener of their own (never the proxy\'s), such as `127.0.0.1:9375` or `[::]:9375`.' },
@@ -114,6 +122,10 @@ export interface Config {
   /** Normalised names (no `CAP_`), or every capability. */
   allowCaps: 'ALL' | ReadonlySet<string>
   maxBodyBytes: number
+  /** Container names allowed at create and rename; undefined: any. */
+  allowNames: readonly NamePattern[] | undefined
+  /** Image references allowed; undefined: any. */
+  allowImages: readonly ImagePattern[] | undefined
   /** Forced on every container and classic build, when set. */
   cgroupParent: string | undefined
   /** Ownership, when OWNER is set. */
@@ -124,9 +136,19 @@ export interface Config {
   shutdownGraceMs: number
   /** `audit`: grants are reported, not enforced (policy.ts). */
   mode: 'enforce' | 'audit'
+  /** The TLS listener's files (read at startup by tls.ts), when TLS_CERT is set. */
+  tls: TlsFiles | undefined
+  /** False when only the TLS listener serves. */
+  plain: boolean
+  /** POLICY_FILE's path, when set (read by policy-file.ts). */
+  policyFile: string | undefined
   /** Where Prometheus metrics are served, when set. */
   metricsListen: { host: string; port: number } | undefined
 }
+
+export interface NamePattern { text: string; pattern: RegExp }
+
+export interface TlsFiles { cert: string; key: string; ca: string | undefined; port: number }
 
 export interface Owner {
   label: string
@@ -187,13 +209,30 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     listen = { kind: 'tcp', host, port, ipv6: !parseBoolean('DISABLE_IPV6', env.DISABLE_IPV6, false) }
   }
 
+  const tls = parseTls(env)
   const shutdownGraceMs = parseInteger('SHUTDOWN_GRACE_MS', env.SHUTDOWN_GRACE_MS ?? '1500', 0, 600_000)
   const maxBodyBytes = parseInteger('MAX_BODY_BYTES', env.MAX_BODY_BYTES ?? '1048576', 1024, 1024 ** 3)
   return {
     grants, allowBind: parseBindRoots(env.ALLOW_BIND), allowCaps: parseCapabilities(env.ALLOW_CAPS), maxBodyBytes,
+    allowNames: parsePatterns('ALLOW_NAMES', env.ALLOW_NAMES, /^[A-Za-z0-9*?][A-Za-z0-9_.*?-]*$/, 'container name patterns such as ci-*,build-?', (text) => ({ text, pattern: globToRegExp(text) })),
+    allowImages: parsePatterns('ALLOW_IMAGES', env.ALLOW_IMAGES, /^[a-z0-9*?][a-z0-9._\/:@*?-]*$/, 'image patterns such as busybox,registry.example.com/team/* (lowercase)', imagePattern),
     cgroupParent: parseCgroupParent(env.CGROUP_PARENT), owner: parseOwner(env), socketPath, listen, logLevel, shutdownGraceMs,
-    mode: parseMode(env.MODE), metricsListen: parseMetricsListen(env.METRICS_LISTEN),
+    mode: parseMode(env.MODE), metricsListen: parseMetricsListen(env.METRICS_LISTEN), tls,
+    policyFile: env.POLICY_FILE === '' ? undefined : env.POLICY_FILE,
+    plain: tls === undefined || env.LISTEN_PORT !== undefined || (env.LISTEN_SOCKET ?? '') !== '',
   }
+}
+
+function parseTls(env: NodeJS.ProcessEnv): TlsFiles | undefined {
+  const cert = env.TLS_CERT ?? ''
+  const key = env.TLS_KEY ?? ''
+  const ca = env.TLS_CA ?? ''
+  if (cert === '' && key === '') {
+    if (ca !== '' || env.TLS_PORT !== undefined) throw new ConfigError('TLS_CA and TLS_PORT need TLS_CERT and TLS_KEY; give the server certificate and its key as PEM files')
+    return undefined
+  }
+  if (cert === '' || key === '') throw new ConfigError(`${cert === '' ? 'TLS_CERT' : 'TLS_KEY'} is missing; TLS_CERT and TLS_KEY go together (the server certificate and its private key, PEM files)`)
+  return { cert, key, ca: ca === '' ? undefined : ca, port: parseInteger('TLS_PORT', env.TLS_PORT ?? '2376', 0, 65535) }
 }
 
 function parseMode(value: string | undefined): 'enforce' | 'audit' {
@@ -226,6 +265,15 @@ function parseBindRoots(value: string | undefined): string[] {
     }
     return goPathClean(entry)
   })
+}
+
+function parsePatterns<T>(name: string, value: string | undefined, valid: RegExp, what: string, compile: (pattern: string) => T): T[] | undefined {
+  const entries = listEntries(name, value)
+  if (entries.length === 0) return undefined
+  for (const entry of entries) {
+    if (!valid.test(entry)) throw new ConfigError(`${name} entry ${JSON.stringify(entry)} is not valid; use ${what}`)
+  }
+  return entries.map(compile)
 }
 
 function parseOwner(env: NodeJS.ProcessEnv): Owner | undefined {

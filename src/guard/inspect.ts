@@ -10,9 +10,13 @@ import { isFormContentType, queryValues } from '../query.ts'
 import { parseJson } from './json.ts'
 import { decodeGo, object, objects, strings, text, type GoObject, type GoValue } from './go-decode.ts'
 import { structOf, type GoStruct } from './go-types.ts'
+import { imageAllowed, normalizeImage } from '../images.ts'
 import { ContainerCreateWrapper, ExecConfig, LabelledCreate, NetworkConnect, ServiceSpec, VolumeCreate } from './schemas.ts'
 
-export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'cgroupParent' | 'owner' | 'mode'>
+export type GuardPolicy = Pick<Config, 'grants' | 'allowBind' | 'allowCaps' | 'allowNames' | 'allowImages' | 'cgroupParent' | 'owner' | 'mode'>
+
+/** What a create or exec runs, for the log line that answers "who ran what" (never its environment). */
+export interface Subject { image?: string; cmd?: readonly string[] }
 
 /** A host path the guard allowed by its name, and the field that asked for it. */
 export interface HostPath { path: string; what: string }
@@ -32,14 +36,15 @@ export type GuardVerdict =
     needs?: readonly string[]
     /** MODE=audit: what enforcing would have refused. */
     wouldRefuse?: GuardRefusal
+    subject?: Subject
   }
   | GuardRefusal
 
-export interface GuardRefusal { allow: false; status: 400 | 403; reason: string; variables: readonly string[]; needs?: readonly string[] }
+export interface GuardRefusal { allow: false; status: 400 | 403; reason: string; variables: readonly string[]; needs?: readonly string[]; subject?: Subject }
 
 // While a request is judged, the host paths allowed so far, the rewrite and every grant
 // the request uses are kept here.
-interface Scope extends GuardPolicy { hostPaths?: HostPath[]; rewrite?: Rewrite; needs?: string[] }
+interface Scope extends GuardPolicy { hostPaths?: HostPath[]; rewrite?: Rewrite; needs?: string[]; subject?: Subject }
 
 /**
  * One thing the request asks for that the configuration does not allow; `fix` replaces
@@ -51,12 +56,14 @@ interface Finding { what: string; variable: string; fix?: string; need?: string 
 interface Inspector {
   /** The struct dockerd decodes the body into, when the body matters. */
   body?: GoStruct
-  /** Judged before any body is read (route, query and headers only). */
-  head?: (query: string, contentType: string | undefined, policy: Scope) => Finding[]
+  /** Judged before any body is read (route, its path's variables, query and headers only). */
+  head?: (query: string, contentType: string | undefined, policy: Scope, params: readonly string[]) => Finding[]
   judge?: (body: GoObject, policy: Scope) => Finding[]
 }
 
 const judgeCreate = (body: GoObject, policy: Scope): Finding[] => {
+  policy.subject = { image: text(body.Image), cmd: [...strings(body.Entrypoint), ...strings(body.Cmd)] }
+  const image = judgeImage(policy, text(body.Image), 'Image')
   // Engine 20.10 to 26 take HostConfig fields from the top level when the HostConfig key
   // is absent or null (runconfig.ContainerConfigWrapper.getHostConfig); later engines
   // read only HostConfig. Either way the fields used are those of `inner ?? top`.
@@ -77,7 +84,7 @@ const judgeCreate = (body: GoObject, policy: Scope): Finding[] => {
     findings.push(...forceCgroupParent(inner, policy, policy.cgroupParent))
   }
   stampOwner(policy)
-  return findings.filter(isFinding)
+  return [...image, ...findings].filter(isFinding)
 }
 
 /**
@@ -94,7 +101,24 @@ function forceCgroupParent(inner: GoObject | undefined, policy: Scope, forced: s
 }
 
 const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
-  ['POST /containers/create', { body: ContainerCreateWrapper, judge: judgeCreate }],
+  ['POST /containers/create', { body: ContainerCreateWrapper, judge: judgeCreate, head: (query, _c, policy) => judgeName(policy, queryValues(query, 'name'), true) }],
+  ['POST /containers/{name}/rename', { head: (query, _c, policy) => judgeName(policy, queryValues(query, 'name'), true) }],
+  // dockerd's postImagesCreate: fromImage (+ tag) pulls, fromSrc imports a tarball under `repo`.
+  ['POST /images/create', {
+    head: (query, _c, policy) => {
+      if (policy.allowImages === undefined) return []
+      if (queryValues(query, 'fromSrc').length > 0 || queryValues(query, 'fromImage').length === 0) return [imagesRefused('an image import (docker import) names its image only inside the tarball\'s repo, which dockmoat does not judge')]
+      return queryValues(query, 'fromImage').flatMap((image) => withTags(image, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'pull fromImage')))
+    },
+  }],
+  ['POST /images/{name}/push', { head: (query, _c, policy, [name]) => withTags(name ?? '', queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'push')) }],
+  ['POST /images/{name}/tag', {
+    head: (query, _c, policy, [name]) => [
+      ...judgeImage(policy, name ?? '', 'tag source'),
+      ...queryValues(query, 'repo').flatMap((repo) => withTags(repo, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'tag repo'))),
+    ],
+  }],
+  ['POST /images/load', { head: (_q, _c, policy) => (policy.allowImages === undefined ? [] : [imagesRefused('docker load brings images under the names inside the tarball, which dockmoat does not read')]) }],
   // API < 1.24 still takes a HostConfig in the start body, and 20.10 applies it
   // (daemon/start.go "kept for backward compatibility"); it is decoded like a create.
   ['POST /containers/{name}/start', {
@@ -111,7 +135,10 @@ const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
   }],
   ['POST /containers/{name}/exec', {
     body: ExecConfig,
-    judge: (body, policy) => [body.Privileged === true ? flag(policy, 'ALLOW_PRIVILEGED', 'Privileged is true (the exec gets every capability)') : undefined].filter(isFinding),
+    judge: (body, policy) => {
+      policy.subject = { cmd: strings(body.Cmd) }
+      return [body.Privileged === true ? flag(policy, 'ALLOW_PRIVILEGED', 'Privileged is true (the exec gets every capability)') : undefined].filter(isFinding)
+    },
   }],
   ['POST /volumes/create', {
     body: VolumeCreate,
@@ -131,6 +158,7 @@ const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
       stampOwner(policy)
       return []
     },
+    ...(display === 'POST /commit' ? { head: (query: string, _c: string | undefined, policy: Scope) => queryValues(query, 'repo').flatMap((repo) => withTags(repo, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'commit repo'))) } : {}),
   }]),
   ['POST /build', { head: judgeBuild }],
   ['POST /session', { head: (_q, _c, policy) => judgeBuildKit(policy) }],
@@ -154,9 +182,9 @@ export function inspectorFor(route: Route): Inspector | undefined {
   return INSPECTORS.get(route.display)
 }
 
-export function inspectHead(inspector: Inspector, query: string, contentType: string | undefined, policy: GuardPolicy): GuardVerdict {
+export function inspectHead(inspector: Inspector, query: string, contentType: string | undefined, policy: GuardPolicy, params: () => readonly string[]): GuardVerdict {
   const scope: Scope = { ...policy, needs: [] }
-  return verdict(inspector.head?.(query, contentType, scope) ?? [], scope)
+  return verdict(inspector.head?.(query, contentType, scope, inspector.head.length > 3 ? params() : []) ?? [], scope)
 }
 
 /** An empty body is `{}` (nothing asked for); anything else is decoded as dockerd does. */
@@ -215,12 +243,17 @@ function verdict(findings: Finding[], scope: Scope): GuardVerdict {
     ...(scope.hostPaths !== undefined && scope.hostPaths.length > 0 ? { hostPaths: scope.hostPaths } : {}),
     ...(scope.rewrite !== undefined ? { rewrite: scope.rewrite } : {}),
     ...(scope.needs !== undefined && scope.needs.length > 0 ? { needs: [...new Set(scope.needs)] } : {}),
+    ...(scope.subject === undefined ? {} : { subject: scope.subject }),
   }
   if (findings.length === 0) return allowed
   const seen = new Set<string>()
   const parts = findings.filter((f) => !seen.has(f.what) && seen.add(f.what)).map((f) => `${f.what}: ${f.fix ?? `set ${f.variable}`}`)
   const variables = [...new Set(findings.map((f) => (f.need ?? '').split('=')[0]!).filter(Boolean))]
-  const refusal: GuardRefusal = { allow: false, status: 403, reason: parts.join('; '), variables, ...(allowed.needs === undefined ? {} : { needs: allowed.needs }) }
+  const refusal: GuardRefusal = {
+    allow: false, status: 403, reason: parts.join('; '), variables,
+    ...(allowed.needs === undefined ? {} : { needs: allowed.needs }),
+    ...(allowed.subject === undefined ? {} : { subject: allowed.subject }),
+  }
   return scope.mode === 'audit' && findings.every((f) => f.need !== undefined) ? { ...allowed, wouldRefuse: refusal } : refusal
 }
 
@@ -321,6 +354,8 @@ function judgeService(spec: GoObject, policy: Scope): Finding[] {
   const task = object(spec.TaskTemplate) ?? {}
   const container = object(task.ContainerSpec)
   if (container !== undefined) {
+    policy.subject = { image: text(container.Image), cmd: [...strings(container.Command), ...strings(container.Args)] }
+    findings.push(...judgeImage(policy, text(container.Image), 'TaskTemplate.ContainerSpec.Image'))
     objects(container.Mounts).forEach((mount, i) => findings.push(...judgeMount(mount, `TaskTemplate.ContainerSpec.Mounts[${i}]`, policy)))
     for (const name of strings(container.CapabilityAdd)) findings.push(capability(policy, name, 'TaskTemplate.ContainerSpec.CapabilityAdd'))
     const privileges = object(container.Privileges)
@@ -353,6 +388,7 @@ function judgeBuild(query: string, contentType: string | undefined, policy: Scop
   for (const mode of queryValues(query, 'networkmode')) {
     if (mode.toLowerCase() === 'host' || (mode.startsWith('container:') && policy.owner === undefined)) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build networkmode=${mode}`))
   }
+  for (const tag of queryValues(query, 't')) findings.push(...judgeImage(policy, tag, 'build t'))
   const buildkit = queryValues(query, 'version').includes('2')
   if (buildkit) findings.push(flag(policy, 'ALLOW_HOST_NAMESPACES', `build version=2: ${BUILDKIT}`))
   if (policy.cgroupParent !== undefined) {
@@ -440,3 +476,35 @@ function capability(policy: Scope, name: string, at: string): Finding | undefine
 }
 
 const isFinding = (finding: Finding | undefined): finding is Finding => finding !== undefined
+
+/** ALLOW_IMAGES: a restriction, not a grant, so MODE=audit enforces it too (no `need`). */
+function judgeImage(policy: GuardPolicy, reference: string, what: string): Finding[] {
+  const patterns = policy.allowImages
+  if (patterns === undefined || imageAllowed(patterns, reference)) return []
+  const allowed = patterns.map((p) => p.text).join(',')
+  const name = normalizeImage(reference)
+  const why = reference === '' ? 'names no image' : name.id ? `${JSON.stringify(reference)} may be an image ID (dockerd tries an ID prefix when no image has that name): name the image` : `${JSON.stringify(reference)} (${name.repository}${name.tag === undefined ? '' : `:${name.tag}`}) is not in ALLOW_IMAGES=${allowed}`
+  return [{ what: `${what} ${why}`, variable: 'ALLOW_IMAGES', fix: `use an image ALLOW_IMAGES allows, or add it to ALLOW_IMAGES (now ${allowed})` }]
+}
+
+function imagesRefused(why: string): Finding {
+  return { what: why, variable: 'ALLOW_IMAGES', fix: 'with ALLOW_IMAGES set, pull images by name instead' }
+}
+
+/** The references dockerd makes of a name and its `tag` parameter (a digest joins with `@`). */
+function withTags(name: string, tags: readonly string[]): string[] {
+  if (tags.length === 0 || tags.every((tag) => tag === '')) return [name]
+  return tags.map((tag) => (tag === '' ? name : tag.includes(':') ? `${name}@${tag}` : `${name}:${tag}`))
+}
+
+/** ALLOW_NAMES on a create's or rename's `name` (Go reads the first; every one must match). */
+function judgeName(policy: GuardPolicy, names: readonly string[], required: boolean): Finding[] {
+  const patterns = policy.allowNames
+  if (patterns === undefined) return []
+  const shown = patterns.map((p) => p.text).join(',')
+  if (names.length === 0 || names.every((name) => name === '')) {
+    return required ? [{ what: 'the container has no name', variable: 'ALLOW_NAMES', fix: `name it (docker run --name ...) with a name ALLOW_NAMES allows (${shown})` }] : []
+  }
+  const wrong = names.map((name) => name.replace(/^\//, '')).find((name) => !patterns.some((p) => p.pattern.test(name)))
+  return wrong === undefined ? [] : [{ what: `the name ${JSON.stringify(wrong)} is not one ALLOW_NAMES allows (${shown})`, variable: 'ALLOW_NAMES', fix: `use a name matching ${shown}` }]
+}

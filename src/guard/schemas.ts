@@ -52,12 +52,13 @@ const NetworkingConfig = struct('NetworkingConfig', {
  */
 export const ContainerCreateWrapper: GoStruct = withEmbedded(
   'ContainerConfigWrapper',
-  struct('ContainerConfigWrapper', { HostConfig: pointerTo(HostConfig), NetworkingConfig: pointerTo(NetworkingConfig) }),
+  // Image, Cmd and Entrypoint are container.Config's, embedded at the same depth: only logged and matched against ALLOW_IMAGES.
+  struct('ContainerConfigWrapper', { Image: string, Cmd: strslice, Entrypoint: strslice, HostConfig: pointerTo(HostConfig), NetworkingConfig: pointerTo(NetworkingConfig) }),
   { via: 'TopHostConfig', struct: HostConfig },
 )
 
 /** `POST /containers/{id}/exec`: types.ExecConfig (current moby: container.ExecCreateRequest). */
-export const ExecConfig: GoStruct = struct('ExecConfig', { Privileged: bool, User: string })
+export const ExecConfig: GoStruct = struct('ExecConfig', { Privileged: bool, User: string, Cmd: sliceOf(string) })
 
 /** `POST /volumes/create`: volume.VolumeCreateBody (current moby: volume.CreateRequest). */
 export const VolumeCreate: GoStruct = struct('VolumeCreateBody', { Name: string, Driver: string, DriverOpts: mapOf(string) })
@@ -65,6 +66,9 @@ export const VolumeCreate: GoStruct = struct('VolumeCreateBody', { Name: string,
 // api/types/swarm
 const NetworkAttachment = struct('NetworkAttachmentConfig', { Target: string })
 const ContainerSpec = struct('ContainerSpec', {
+  Image: string,
+  Command: sliceOf(string),
+  Args: sliceOf(string),
   Mounts: sliceOf(structOf(Mount)),
   CapabilityAdd: sliceOf(string),
   Privileges: pointerTo(struct('Privileges', {

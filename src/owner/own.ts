@@ -23,8 +23,7 @@ export type Owned =
 /** dockerd's predefined networks: everyone's to use. */
 const DEFAULT_NETWORKS = new Set(['bridge', 'none', 'host', 'default'])
 
-export async function own(ctx: Context, req: IncomingMessage, decision: Decision & { allow: true }, body?: Buffer): Promise<Owned> {
-  const owner = ctx.config.owner!
+export async function own(ctx: Context, owner: Owner, req: IncomingMessage, decision: Decision & { allow: true }, body?: Buffer): Promise<Owned> {
   const route = decision.route
   const rule = ownerRule(route)
   const pass: Owned = { ok: true, forward: decision.forward }

@@ -549,8 +549,8 @@ function naiveView(c: BodyCase): View | undefined {
 // Verdicts
 
 const grants = (on: boolean): GuardPolicy['grants'] => Object.fromEntries(TOGGLES.map((t) => [t.name, on])) as GuardPolicy['grants']
-const NO_GRANTS: GuardPolicy = { grants: grants(false), allowBind: [], allowCaps: new Set(), cgroupParent: undefined, owner: undefined, mode: 'enforce' }
-const EVERY_GRANT: GuardPolicy = { grants: grants(true), allowBind: ['/'], allowCaps: 'ALL', cgroupParent: undefined, owner: undefined, mode: 'enforce' }
+const NO_GRANTS: GuardPolicy = { grants: grants(false), allowBind: [], allowCaps: new Set(), cgroupParent: undefined, owner: undefined, mode: 'enforce', allowNames: undefined, allowImages: undefined }
+const EVERY_GRANT: GuardPolicy = { grants: grants(true), allowBind: ['/'], allowCaps: 'ALL', cgroupParent: undefined, owner: undefined, mode: 'enforce', allowNames: undefined, allowImages: undefined }
 
 function inspectorOf(path: string): NonNullable<ReturnType<typeof inspectorFor>> {
   const match = matchRoute('POST', path)

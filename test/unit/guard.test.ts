@@ -435,6 +435,8 @@ t.test('guarded routes: every inspector key is a real route of routes.ts', async
     // read for OWNER: the owner label is stamped, or the container named in the body checked
     'POST /networks/create', 'POST /secrets/create', 'POST /configs/create', 'POST /commit',
     'POST /networks/{id}/connect', 'POST /networks/{id}/disconnect',
+    // ALLOW_NAMES and ALLOW_IMAGES: names and image references in the path and query
+    'POST /containers/{name}/rename', 'POST /images/create', 'POST /images/{name}/push', 'POST /images/{name}/tag', 'POST /images/load',
   ].sort()
   t.same(guarded, expected, 'exactly these displays have an inspector')
   for (const display of expected) t.ok(ROUTES.some((route) => route.display === display), `${display} is in ROUTES`)

@@ -30,7 +30,7 @@ function serverWithoutIPv6(): net.Server {
 t.test('by default: `::`, which takes IPv4 clients too', async (t) => {
   const server = net.createServer((socket) => socket.end('hi'))
   t.teardown(() => server.close())
-  const bound = await listen(server, parseConfig({ LISTEN_PORT: '0' }), silent)
+  const bound = await listen(server, parseConfig({ LISTEN_PORT: '0' }).listen, silent)
   t.equal(bound.address, '::')
   const reply = await new Promise<string>((resolve) => net.connect(bound.port as number, '127.0.0.1').on('data', (d) => resolve(String(d))))
   t.equal(reply, 'hi', 'an IPv4 client reaches it')
@@ -41,20 +41,20 @@ t.test('without IPv6 it falls back to 0.0.0.0 by itself, and says so', async (t)
   t.teardown(() => server.close())
   const lines: string[] = []
   const log = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line) } })
-  const bound = await listen(server, parseConfig({ LISTEN_PORT: '0' }), log)
+  const bound = await listen(server, parseConfig({ LISTEN_PORT: '0' }).listen, log)
   t.equal(bound.address, '0.0.0.0')
   t.match(lines.join(''), /IPv6 is not available here; listening on IPv4 only/)
 })
 
 t.test('an explicit LISTEN_ADDRESS=:: is not silently changed', async (t) => {
   const server = serverWithoutIPv6()
-  await t.rejects(listen(server, parseConfig({ LISTEN_PORT: '0', LISTEN_ADDRESS: '::' }), silent), { code: 'EAFNOSUPPORT' })
+  await t.rejects(listen(server, parseConfig({ LISTEN_PORT: '0', LISTEN_ADDRESS: '::' }).listen, silent), { code: 'EAFNOSUPPORT' })
 })
 
 t.test('DISABLE_IPV6=1 binds 0.0.0.0', async (t) => {
   const server = net.createServer()
   t.teardown(() => server.close())
-  const bound = await listen(server, parseConfig({ LISTEN_PORT: '0', DISABLE_IPV6: '1' }), silent)
+  const bound = await listen(server, parseConfig({ LISTEN_PORT: '0', DISABLE_IPV6: '1' }).listen, silent)
   t.equal(bound.address, '0.0.0.0')
 })
 
@@ -67,7 +67,7 @@ t.test('LISTEN_SOCKET: a unix socket with its mode, replacing a stale one', asyn
   t.ok(fs.statSync(socketPath).isSocket(), 'a stale socket file is there')
   const server = net.createServer((socket) => socket.end('hi'))
   t.teardown(() => server.close())
-  t.same(await listen(server, parseConfig({ LISTEN_SOCKET: socketPath, LISTEN_SOCKET_MODE: '600' }), silent), { socket: socketPath })
+  t.same(await listen(server, parseConfig({ LISTEN_SOCKET: socketPath, LISTEN_SOCKET_MODE: '600' }).listen, silent), { socket: socketPath })
   t.equal(fs.statSync(socketPath).mode & 0o777, 0o600)
   const reply = await new Promise<string>((resolve) => net.connect(socketPath).on('data', (d) => resolve(String(d))))
   t.equal(reply, 'hi')

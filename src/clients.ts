@@ -1,0 +1,88 @@
+// Who is asking, and the configuration that decides their calls: the environment's, or,
+// with POLICY_FILE, the first profile that matches (profiles.ts), worked out once per
+// connection (a connection's certificate and listener do not change).
+import type { IncomingMessage } from 'node:http'
+import type { Config } from './settings.ts'
+import { bindView, type BindView } from './bind-view.ts'
+import { peerOf } from './identity.ts'
+import { profileConfig, selectProfile, type PolicyFile, type Who } from './profiles.ts'
+
+export interface Client {
+  config: Config
+  bindView: BindView
+  /** The profile that matched, with POLICY_FILE. */
+  profile?: string
+}
+
+export type Admission = Client | { refused: string }
+
+export class Clients {
+  private readonly byConnection = new WeakMap<object, { generation: number; admission: Admission }>()
+  private readonly byProfile = new Map<string, Client>()
+  private readonly listeners = new WeakMap<object, string>()
+  private generation = 0
+  private policy: PolicyFile | undefined
+  readonly environment: Client
+
+  constructor(environment: Config, policy?: PolicyFile) {
+    this.policy = policy
+    this.environment = { config: environment, bindView: bindView(environment.allowBind) }
+  }
+
+  /** A new policy (SIGHUP): every connection is judged by it from its next request on. */
+  reload(policy: PolicyFile): void {
+    this.policy = policy
+    this.byProfile.clear()
+    this.generation++
+  }
+
+  /** The listener a connection came in on (`plain`, `tls`, or a POLICY_FILE listener's name). */
+  arrived(socket: object, listener: string): void {
+    this.listeners.set(socket, listener)
+  }
+
+  admit(req: IncomingMessage): Admission {
+    if (this.policy === undefined) return this.environment
+    const known = this.byConnection.get(req.socket)
+    if (known !== undefined && known.generation === this.generation) return known.admission
+    const admission = this.select(this.policy, whoIs(req, this.listeners.get(req.socket) ?? 'plain'))
+    this.byConnection.set(req.socket, { generation: this.generation, admission })
+    return admission
+  }
+
+  /** The profile a connection was admitted under, for its log lines. */
+  profileOf(req: IncomingMessage): string | undefined {
+    const known = this.byConnection.get(req.socket)?.admission
+    return known !== undefined && 'profile' in known ? known.profile : undefined
+  }
+
+  private select(policy: PolicyFile, who: Who): Admission {
+    const profile = selectProfile(policy, who)
+    if (profile === undefined) {
+      if (policy.unmatched === 'environment') return this.environment
+      return { refused: `no profile of POLICY_FILE matches this client (${describe(who)}), and the file says unmatched: refuse` }
+    }
+    const key = `${profile.name}\0${who.cn ?? ''}`
+    const cached = this.byProfile.get(key)
+    if (cached !== undefined) return cached
+    const config = profileConfig(profile, who, this.environment.config)
+    if (typeof config === 'string') return { refused: config }
+    const client: Client = { config, bindView: bindView(config.allowBind), profile: profile.name }
+    this.byProfile.set(key, client)
+    return client
+  }
+}
+
+export function whoIs(req: IncomingMessage, listener: string): Who {
+  const peer = peerOf(req.socket)
+  return {
+    listener,
+    address: req.socket.remoteAddress ?? 'unix',
+    ...(peer?.cn === undefined ? {} : { cn: peer.cn }),
+    ...(peer?.sans === undefined ? {} : { sans: peer.sans }),
+  }
+}
+
+export function describe(who: Who): string {
+  return [`listener ${who.listener}`, `address ${who.address}`, who.cn === undefined ? 'no client certificate' : `cn ${who.cn}`].join(', ')
+}
