@@ -99,12 +99,12 @@ function parseWho(text: string): Who {
   const who: Who = { listener: 'plain', address: 'unix' }
   for (const part of text.split(',')) {
     const [key, value] = part.split(/=(.*)/s)
-    if (value === undefined || !['cn', 'listener', 'address', 'san'].includes(key!)) {
-      process.stderr.write(`dockmoat check --as ${JSON.stringify(text)}: give key=value pairs of cn, san, listener, address (such as cn=alice or listener=ci,address=10.0.0.7)\n`)
+    if (value === undefined || !['cn', 'listener', 'address', 'san', 'container'].includes(key!)) {
+      process.stderr.write(`dockmoat check --as ${JSON.stringify(text)}: give key=value pairs of cn, san, listener, address, container (such as cn=alice or listener=ci,address=10.0.0.7)\n`)
       process.exit(2)
     }
     if (key === 'san') who.sans = [...(who.sans ?? []), value]
-    else who[key as 'cn' | 'listener' | 'address'] = value
+    else who[key as 'cn' | 'listener' | 'address' | 'container'] = value
   }
   if (who.cn !== undefined && who.listener === 'plain' && !text.includes('listener=')) who.listener = 'tls'
   return who

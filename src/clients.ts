@@ -16,6 +16,9 @@ export interface Client {
 
 export type Admission = Client | { refused: string }
 
+/** Container names by IP address, as dockerd reports them (NetworkSettings.Networks). */
+export type ListAddresses = () => Promise<Map<string, string>>
+
 export class Clients {
   private readonly byConnection = new WeakMap<object, { generation: number; admission: Admission }>()
   private readonly byProfile = new Map<string, Client>()
@@ -23,9 +26,14 @@ export class Clients {
   private generation = 0
   private policy: PolicyFile | undefined
   readonly environment: Client
+  private readonly containers = new WeakMap<object, { name?: string }>()
+  private readonly lookups = new WeakMap<object, Promise<void>>()
 
-  constructor(environment: Config, policy?: PolicyFile) {
+  private readonly listAddresses: ListAddresses
+
+  constructor(environment: Config, policy?: PolicyFile, listAddresses: ListAddresses = async () => new Map()) {
     this.policy = policy
+    this.listAddresses = listAddresses
     this.environment = { config: environment, bindView: bindView(environment.allowBind) }
   }
 
@@ -41,11 +49,33 @@ export class Clients {
     this.listeners.set(socket, listener)
   }
 
+  /**
+   * With profiles that match on `container`, the lookup of the caller's container, until
+   * it is known; then undefined, and `admit` may answer.
+   */
+  pending(req: IncomingMessage): Promise<void> | undefined {
+    if (this.policy?.usesContainers !== true || this.containers.has(req.socket)) return undefined
+    let lookup = this.lookups.get(req.socket)
+    if (lookup === undefined) {
+      const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')
+      // Listed anew for each connection: addresses are reused as soon as a container is
+      // gone, so an older list could name the wrong container.
+      lookup = (address === '' ? Promise.resolve(undefined) : this.listAddresses().then((map) => map.get(address))).then((name) => {
+        this.containers.set(req.socket, name === undefined ? {} : { name })
+      }, () => {
+        this.containers.set(req.socket, {})
+      })
+      this.lookups.set(req.socket, lookup)
+    }
+    return lookup
+  }
+
   admit(req: IncomingMessage): Admission {
     if (this.policy === undefined) return this.environment
     const known = this.byConnection.get(req.socket)
     if (known !== undefined && known.generation === this.generation) return known.admission
-    const admission = this.select(this.policy, whoIs(req, this.listeners.get(req.socket) ?? 'plain'))
+    const container = this.containers.get(req.socket)?.name
+    const admission = this.select(this.policy, { ...whoIs(req, this.listeners.get(req.socket) ?? 'plain'), ...(container === undefined ? {} : { container }) })
     this.byConnection.set(req.socket, { generation: this.generation, admission })
     return admission
   }
@@ -84,5 +114,8 @@ export function whoIs(req: IncomingMessage, listener: string): Who {
 }
 
 export function describe(who: Who): string {
-  return [`listener ${who.listener}`, `address ${who.address}`, who.cn === undefined ? 'no client certificate' : `cn ${who.cn}`].join(', ')
+  return [
+    `listener ${who.listener}`, `address ${who.address}`, who.cn === undefined ? 'no client certificate' : `cn ${who.cn}`,
+    ...(who.container === undefined ? [] : [`container ${who.container}`]),
+  ].join(', ')
 }

@@ -10,7 +10,7 @@ import { substitute, type ListenerSpec, type Match, type PolicyFile, type Profil
 /** The variables a profile may set: what decides a call. Where and how dockmoat runs stays the environment's. */
 const PROCESS_SETTINGS = new Set(['SOCKET_PATH', 'LISTEN_ADDRESS', 'LISTEN_PORT', 'DISABLE_IPV6', 'LISTEN_SOCKET', 'LISTEN_SOCKET_MODE', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'METRICS_LISTEN', 'TLS_CERT', 'TLS_KEY', 'TLS_CA', 'TLS_PORT', 'POLICY_FILE'])
 const PROFILE_VARIABLES: ReadonlySet<string> = new Set([...TOGGLES.map((t) => t.name), ...SETTINGS.map((s) => s.name)].filter((name) => !PROCESS_SETTINGS.has(name)))
-const MATCH_KEYS = ['cn', 'san', 'source', 'listener']
+const MATCH_KEYS = ['cn', 'san', 'source', 'listener', 'container']
 
 export class PolicyError extends Error {}
 
@@ -36,7 +36,7 @@ export function parsePolicy(text: string, file: string): PolicyFile {
   if (errors.length > 0) throw new PolicyError(errors.join('\n'))
 
   const root = doc.contents
-  const policy: PolicyFile = { profiles: [], listeners: [], unmatched: 'refuse' }
+  const policy: PolicyFile = { profiles: [], listeners: [], unmatched: 'refuse', usesContainers: false }
   // Listeners named by profiles, checked once every listener is known.
   const named: { node: Node | null; where: string; name: string }[] = []
   if (!isMap(root)) throw new PolicyError(`${file}:${at(root)}: the file must be a mapping with a profiles: list`)
@@ -79,6 +79,7 @@ export function parsePolicy(text: string, file: string): PolicyFile {
   }
   if (!root.items.some((pair) => isScalar(pair.key) && pair.key.value === 'profiles')) errors.push(`${file}:1: profiles: missing; list at least one profile`)
   if (errors.length > 0) throw new PolicyError(errors.join('\n'))
+  policy.usesContainers = policy.profiles.some((profile) => profile.match.container !== undefined)
   return policy
 }
 
@@ -194,7 +195,7 @@ function parseMatch(node: Node | null, where: string, fail: Fail, namesListener:
       continue
     }
     const list = texts as string[]
-    if (key === 'cn' || key === 'san') match[key] = list.map(globToRegExp)
+    if (key === 'cn' || key === 'san' || key === 'container') match[key] = list.map(globToRegExp)
     else if (key === 'listener') {
       match.listener = list
       for (const name of list) namesListener(value, `${where}.listener`, name)

@@ -117,6 +117,14 @@ function gate(method: string, rawTarget: string, policy: GuardPolicy): Decision 
   return granted.allow ? { ...granted, wouldRefuse: decision } : decision
 }
 
+/** Whether dockerd may hijack the connection for this request (whatever the grants). */
+export function isHijackRoute(method: string, rawTarget: string): boolean {
+  const target = deriveTarget(rawTarget)
+  if (!target.ok) return false
+  const match = matchRoute(method, target.path)
+  return match.kind === 'route' && match.route.hijack
+}
+
 /** Each inner list is one way to be allowed: every variable in it must be on. */
 export function alternatives(route: Route): Toggle[][] {
   if (route.section === 'NEVER') return []

@@ -10,6 +10,8 @@ export interface Who {
   address: string
   cn?: string
   sans?: readonly string[]
+  /** The name of the container whose address it came from (soft: an address can be taken). */
+  container?: string
 }
 
 export interface Match {
@@ -17,6 +19,7 @@ export interface Match {
   san?: RegExp[]
   source?: BlockList
   listener?: string[]
+  container?: RegExp[]
 }
 
 export interface Profile {
@@ -33,6 +36,8 @@ export interface PolicyFile {
   profiles: Profile[]
   /** Plain listeners beside the environment's (`plain`) and the TLS one (`tls`). */
   listeners: ListenerSpec[]
+  /** Whether a profile matches on `container`: only then does dockmoat look up the caller's container. */
+  usesContainers: boolean
   /** What an unmatched client gets: refused, or the environment's own configuration. */
   unmatched: 'refuse' | 'environment'
 }
@@ -41,6 +46,7 @@ export interface PolicyFile {
 export function selectProfile(policy: PolicyFile, who: Who): Profile | undefined {
   return policy.profiles.find(({ match }) =>
     (match.listener === undefined || match.listener.includes(who.listener)) &&
+    (match.container === undefined || (who.container !== undefined && match.container.some((re) => re.test(who.container!)))) &&
     (match.cn === undefined || (who.cn !== undefined && match.cn.some((re) => re.test(who.cn!)))) &&
     (match.san === undefined || (who.sans ?? []).some((san) => match.san!.some((re) => re.test(san.replace(/^(DNS|IP Address|URI|email):/, ''))))) &&
     (match.source === undefined || (who.address !== 'unix' && match.source.check(who.address.replace(/^::ffff:/, ''), isIP(who.address.replace(/^::ffff:/, '')) === 6 ? 'ipv6' : 'ipv4'))))

@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici'
 // out node:http2 (see the build script in package.json).
 import Pool from 'undici/lib/dispatcher/pool.js'
 import type { Logger } from 'pino'
-import { appendMembers, decideBody, decideRequest, decideResolved, type Decision } from './policy.ts'
+import { appendMembers, decideBody, decideRequest, decideResolved, isHijackRoute, type Decision } from './policy.ts'
 import { resolveHostPaths } from './bind-view.ts'
 import type { Config } from './settings.ts'
 import { Clients, type Client } from './clients.ts'
@@ -52,7 +52,7 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
     headersTimeout: 0,
     bodyTimeout: 0,
   })
-  const ctx: Context = { config, log, upstream, clients: new Clients(config, policy), open: 0, streams: new Set() }
+  const ctx: Context = { config, log, upstream, clients: new Clients(config, policy, () => containerAddresses(ctx)), open: 0, streams: new Set() }
 
   const options: ServerOptions = {
     // Protects against clients that never finish their headers; bodies may take hours.
@@ -62,6 +62,9 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
     // Only dockerd's hijack routes, and only when allowed, become raw tunnels. Elsewhere
     // the Upgrade header is ignored and the request is handled (and framed) as HTTP.
     shouldUpgradeCallback: (req) => {
+      // A caller whose container is still being looked up: its hijack routes are decided
+      // in the upgrade handler, once it is known.
+      if (ctx.clients.pending(req) !== undefined) return isHijackRoute(req.method ?? '', req.url ?? '')
       const decision = decisionFor(ctx, req)
       return decision.allow && decision.route.hijack
     },
@@ -100,6 +103,12 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
     Object.assign(server, { httpAllowHalfOpen: true })
 
     server.on('request', (req, res) => {
+      const waiting = ctx.clients.pending(req)
+      if (waiting === undefined) onRequest(req, res)
+      else void waiting.then(() => onRequest(req, res))
+    })
+
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (closing.has(req.socket)) {
         // Pipelined behind a body too large to read: the client was told the connection
         // closes, so nothing after it may reach dockerd.
@@ -123,9 +132,15 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
         return
       }
       proceed(ctx, req, res, decision)
-    })
+    }
 
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const waiting = ctx.clients.pending(req)
+      if (waiting === undefined) onUpgrade(req, socket, head)
+      else void waiting.then(() => onUpgrade(req, socket, head))
+    })
+
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       if (closing.has(req.socket)) return void socket.destroy()
       const decision = decisionFor(ctx, req)
       const owner = decision.allow ? clientFor(ctx, req).config.owner : undefined
@@ -138,7 +153,7 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
         ctx.log.error({ err: error }, 'ownership check failed')
         writeRawJson(socket, 500, `dockmoat could not check ownership: ${(error as Error).message}`)
       })
-    })
+    }
 
     // A malformed request never reaches dockerd: Node's strict parser rejects it here.
     server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
@@ -169,6 +184,22 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
   }
 
   return { server, tlsServer, plainServer, shutdown, ctx }
+}
+
+
+/** Every container's addresses on its networks, for POLICY_FILE's `match: container`. */
+async function containerAddresses(ctx: Context): Promise<Map<string, string>> {
+  const answer = await askDockerd(ctx, '/containers/json')
+  const map = new Map<string, string>()
+  if (answer.status !== 200) return map
+  for (const container of JSON.parse(answer.body.toString('utf8')) as { Names?: string[]; NetworkSettings?: { Networks?: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> } }[]) {
+    const name = container.Names?.[0]?.replace(/^\//, '')
+    if (name === undefined) continue
+    for (const network of Object.values(container.NetworkSettings?.Networks ?? {})) {
+      for (const address of [network.IPAddress, network.GlobalIPv6Address]) if (address) map.set(address, name)
+    }
+  }
+  return map
 }
 
 /** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */

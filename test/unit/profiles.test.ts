@@ -46,11 +46,16 @@ profiles:
   - name: readers
     match: { listener: [plain, ci] }
     env: { CONTAINERS: 1 }
+  - name: dashboard
+    match: { container: "*_dashboard_?" }
+    env: { CONTAINERS: 1 }
 `
 
 t.test('a valid file: profiles, listeners, first match wins', async (t) => {
   const policy = parsePolicy(GOOD, 'policy.yaml')
-  t.same(policy.profiles.map((p) => p.name), ['alice', 'team', 'traefik', 'readers'], 'profiles in order')
+  t.same(policy.profiles.map((p) => p.name), ['alice', 'team', 'traefik', 'readers', 'dashboard'], 'profiles in order')
+  t.equal(policy.usesContainers, true, 'a container match makes dockmoat look callers up')
+  t.equal(parsePolicy('profiles:\n  - name: a\n    match: { cn: a }\n    env: {}\n', 'p').usesContainers, false, 'no container match, no lookups')
   t.same(policy.listeners, [
     { name: 'ci', kind: 'tcp', host: undefined, port: 2380, ipv6: true },
     { name: 'traefik', kind: 'unix', path: '/run/dockmoat/traefik.sock', mode: 0o600 },
@@ -66,6 +71,9 @@ t.test('a valid file: profiles, listeners, first match wins', async (t) => {
   t.equal(selectProfile(policy, { listener: 'traefik', address: 'unix' })?.name, 'traefik', 'the listener')
   t.equal(selectProfile(policy, { listener: 'plain', address: '127.0.0.1' })?.name, 'readers', 'a listener of a list')
   t.equal(selectProfile(policy, { listener: 'tls', address: '127.0.0.1' }), undefined, 'no certificate, no cn match')
+  t.equal(selectProfile(policy, who({ container: 'web_dashboard_1' }))?.name, 'dashboard', 'the caller\'s container name')
+  t.equal(selectProfile(policy, who({ container: 'web_dashboard_10' })), undefined, 'a glob on the whole name')
+  t.equal(selectProfile(policy, who({})), undefined, 'no container, no container match')
 
   const environment = parseConfig({ SOCKET_PATH: '/run/docker.sock', CONTAINERS: '1', POST: '1', EXEC: '1' })
   const alice = profileConfig(policy.profiles[0]!, who({ cn: 'alice' }), environment)
@@ -105,7 +113,7 @@ t.test('every problem of a file is named with its line and key', async (t) => {
   ].join('\n')), [
     'policy.yaml:1: unmatched: "maybe" is not one of refuse (the default), environment',
     'policy.yaml:2: extra: is not a key of the policy file; use profiles:, listeners: and unmatched:',
-    'policy.yaml:5: profiles[0].match.who: is not a match key; use cn, san, source, listener',
+    'policy.yaml:5: profiles[0].match.who: is not a match key; use cn, san, source, listener, container',
     'policy.yaml:7: profiles[0].env.POST: POST="ture" is not a boolean; use one of 1/0, true/false, yes/no, on/off (any case)',
     'policy.yaml:8: profiles[0].env.CONTAINER: is not a dockmoat variable',
     'policy.yaml:9: profiles[0].env.SOCKET_PATH: is where and how dockmoat runs, set once in the environment, not per profile',
