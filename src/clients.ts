@@ -2,6 +2,7 @@
 // with POLICY_FILE, the first profile that matches (profiles.ts), worked out once per
 // connection (a connection's certificate and listener do not change).
 import type { IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import type { Config } from './settings.ts'
 import { bindView, type BindView } from './bind-view.ts'
 import { peerOf } from './identity.ts'
@@ -71,6 +72,11 @@ export class Clients {
   }
 
   admit(req: IncomingMessage): Admission {
+    // Never reached in practice (the TLS server ends such connections at once): kept so
+    // that no request of an unverified TLS client can be decided.
+    if ('encrypted' in req.socket && this.environment.config.tls?.ca !== undefined && !(req.socket as TLSSocket).authorized) {
+      return { refused: 'a client certificate signed by TLS_CA is required' }
+    }
     if (this.policy === undefined) return this.environment
     const known = this.byConnection.get(req.socket)
     if (known !== undefined && known.generation === this.generation) return known.admission

@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import { BlockList, isIP } from 'node:net'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
-import { ConfigError, parseConfig, SETTINGS, TOGGLES } from './settings.ts'
+import { closestVariable, ConfigError, parseConfig, SETTINGS, TOGGLES } from './settings.ts'
 import { globToRegExp } from './images.ts'
 import { substitute, type ListenerSpec, type Match, type PolicyFile, type Profile } from './profiles.ts'
 
@@ -32,7 +32,7 @@ export function parsePolicy(text: string, file: string): PolicyFile {
   const errors: string[] = []
   const at = (node: Node | null | undefined): number => (node?.range == null ? 1 : lines.linePos(node.range[0]).line)
   const fail = (node: Node | null | undefined, key: string, problem: string): void => { errors.push(`${file}:${at(node)}: ${key}: ${problem}`) }
-  for (const error of doc.errors) errors.push(`${file}:${error.linePos?.[0]?.line ?? 1}: ${error.message.split('\n')[0]}`)
+  for (const error of doc.errors) errors.push(`${file}:${lines.linePos(error.pos[0]).line}: ${error.message.split('\n')[0]}`)
   if (errors.length > 0) throw new PolicyError(errors.join('\n'))
 
   const root = doc.contents
@@ -150,7 +150,8 @@ function parseProfile(node: Node, where: string, fail: Fail, namesListener: Name
         const valueNode = item.value as Node | null
         const at = `${where}.env.${variable}`
         if (!PROFILE_VARIABLES.has(variable)) {
-          fail(item.key as Node, at, PROCESS_SETTINGS.has(variable) ? 'is where and how dockmoat runs, set once in the environment, not per profile' : 'is not a dockmoat variable')
+          const suggestion = closestVariable(variable)
+          fail(item.key as Node, at, PROCESS_SETTINGS.has(variable) ? 'is where and how dockmoat runs, set once in the environment, not per profile' : `is not a dockmoat variable${suggestion === undefined || PROCESS_SETTINGS.has(suggestion) ? '' : `; did you mean ${suggestion}?`}`)
           continue
         }
         if (!isScalar(valueNode) || valueNode.value === null || typeof valueNode.value === 'object') {

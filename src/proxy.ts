@@ -82,13 +82,22 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
   if (tls !== undefined) {
     // node:https only when TLS is configured (see node-http.ts on what loading costs).
     const https: typeof import('node:https') = createRequire(import.meta.url)('node:https')
-    tlsServer = https.createServer({ ...options, ...tls })
-    tlsServer.on('secureConnection', (socket: TLSSocket) => {
+    // With TLS_CA, the certificate is checked here rather than inside the handshake, where
+    // OpenSSL's refusal of an expired or foreign certificate reached Node as a bare
+    // "socket hang up" with neither the reason nor the client's address.
+    const requireCertificate = tls.requestCert === true
+    tlsServer = https.createServer({ ...options, ...tls, ...(requireCertificate ? { rejectUnauthorized: false } : {}) })
+    // Before node:https's own listener, which would start parsing HTTP on this connection.
+    tlsServer.prependListener('secureConnection', (socket: TLSSocket) => {
+      if (requireCertificate && !socket.authorized) {
+        const reason = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError)
+        log.warn({ client: socket.remoteAddress ?? 'unknown', reason }, 'TLS client refused: a certificate signed by TLS_CA is required')
+        socket.destroy()
+        return
+      }
       rememberPeer(socket)
       ctx.clients.arrived(socket, 'tls')
     })
-    // A client without a certificate, with an expired one or one of another CA: refused
-    // in the handshake, before any HTTP.
     tlsServer.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
       log.warn({ client: socket.remoteAddress ?? 'unknown', error: error.message, code: error.code }, 'TLS handshake refused')
     })

@@ -94,7 +94,7 @@ export const SETTINGS: readonly ValueSpec[] = [
   { name: 'OWNER_ADOPT', default: '(none)', help: 'Comma-separated names or IDs of containers the owner may use although it did not create them (a Jenkins agent for `--volumes-from`, a runner\'s own container).' },
   { name: 'CGROUP_PARENT', default: '(unset)', help: 'Place every container and classic build under this cgroup parent (a path for the cgroupfs driver, a `.slice` for systemd); a body or build asking for another is refused, and BuildKit is refused (it does not honour it).' },
   { name: 'MODE', default: 'enforce', help: '`enforce`, or `audit`: forward every call dockerd\'s route table knows as if every grant were set (the body guard\'s grants included), and log each call the configuration would have refused at `warn`, with what it would need; `dockmoat learn` turns such a log into the least configuration. Unknown routes, `/debug/*`, malformed bodies and `OWNER`/`CGROUP_PARENT` stay enforced. Never for production.' },
-  { name: 'POLICY_FILE', default: '(unset)', help: 'A YAML file of named profiles, each a set of these variables with a `match` on who is asking (TLS client CN or SAN, source address, listener, the caller's container); the first profile that matches decides a client\'s calls. See "Profiles: one dockmoat, many clients". `SIGHUP` reloads it.' },
+  { name: 'POLICY_FILE', default: '(unset)', help: 'A YAML file of named profiles, each a set of these variables with a `match` on who is asking (TLS client CN or SAN, source address, listener, the caller\'s container); the first profile that matches decides a client\'s calls. See "Profiles: one dockmoat, many clients". `SIGHUP` reloads it.' },
   { name: 'MAX_BODY_BYTES', default: '1048576', help: 'Largest body dockmoat reads whole to judge it (container create and start, exec, volume and service bodies); a larger one gets 413.' },
   { name: 'SOCKET_PATH', default: '/var/run/docker.sock', help: 'The Docker Engine socket to forward to.' },
   { name: 'LISTEN_ADDRESS', default: '(all interfaces)', help: 'TCP address to listen on. Unset: `::` (IPv6 and IPv4), or `0.0.0.0` where the host has no IPv6.' },
@@ -325,15 +325,19 @@ export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; sugge
     if (value === undefined || KNOWN_NAMES.includes(name)) continue
     if (![...TRUE, ...FALSE].includes(value.trim().toLowerCase())) continue
     if (name.length < 4) continue
-    const upper = name.toUpperCase()
-    const [suggestion] = KNOWN_NAMES
-      .map((known) => ({ known, distance: editDistance(upper, known) }))
-      .filter(({ distance }) => distance <= 2)
-      .sort((a, b) => a.distance - b.distance)
-      .map(({ known }) => known)
+    const suggestion = closestVariable(name)
     if (suggestion !== undefined) found.push({ name, suggestion })
   }
   return found
+}
+
+/** The known variable within two edits of `name` (any case), if there is one. */
+export function closestVariable(name: string): string | undefined {
+  const upper = name.toUpperCase()
+  return KNOWN_NAMES
+    .map((known) => ({ known, distance: editDistance(upper, known) }))
+    .filter(({ distance }) => distance <= 2)
+    .sort((a, b) => a.distance - b.distance)[0]?.known
 }
 
 function editDistance(a: string, b: string): number {

@@ -93,7 +93,8 @@ t.test('a valid file: profiles, listeners, first match wins', async (t) => {
 
 t.test('every problem of a file is named with its line and key', async (t) => {
   t.same(problems('profiles:\n  - name: a\n    env: { POST: 1\n'), [problems('profiles:\n  - name: a\n    env: { POST: 1\n')[0]!], 'bad YAML: one problem')
-  t.match(problems('profiles:\n  - name: a\n    env: { POST: 1\n')[0], /^policy\.yaml:\d+: /, 'bad YAML names the line')
+  t.match(problems('profiles:\n  - name: a\n    env: { POST: 1\n')[0], /^policy\.yaml:[34]: /, 'bad YAML names the line')
+  t.match(problems('profiles:\n  - name: a\n\tenv: {}\n')[0], /^policy\.yaml:3: /, 'a tab on line 3 is named at line 3')
   t.same(problems([
     'unmatched: maybe',           // 1
     'extra: 1',                   // 2
@@ -115,7 +116,7 @@ t.test('every problem of a file is named with its line and key', async (t) => {
     'policy.yaml:2: extra: is not a key of the policy file; use profiles:, listeners: and unmatched:',
     'policy.yaml:5: profiles[0].match.who: is not a match key; use cn, san, source, listener, container',
     'policy.yaml:7: profiles[0].env.POST: POST="ture" is not a boolean; use one of 1/0, true/false, yes/no, on/off (any case)',
-    'policy.yaml:8: profiles[0].env.CONTAINER: is not a dockmoat variable',
+    'policy.yaml:8: profiles[0].env.CONTAINER: is not a dockmoat variable; did you mean CONTAINERS?',
     'policy.yaml:9: profiles[0].env.SOCKET_PATH: is where and how dockmoat runs, set once in the environment, not per profile',
     'policy.yaml:10: profiles[0].env.ALLOW_CAPS: must be a single value, such as 1 or /srv/app',
     'policy.yaml:12: profiles[1].match.source: "10.0.0.0/33" is not an address or CIDR such as 10.0.0.0/8 or fd00::/8',
