@@ -72,7 +72,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
   const fixtures = new Fixtures(runId)
   const logDir = logDirectory()
   const proxies: Target[] = []
-  /** Proxies a workload starts for itself (the OWNER one): stopped by the workload, and here if it is interrupted. */
+  /** Proxies a workload starts for itself (with OWNER, with METRICS_LISTEN): stopped by the workload, and here if it is interrupted. */
   const sidecars: Target[] = []
   const machineInfo = machine()
   const othersAtStart = await runningOthers(config.socketPath, runId)
@@ -111,19 +111,21 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     }
     await idleMemory(ctx, proxies)
 
+    /** A dockmoat a workload starts for itself, with `env` on top of the usual settings; stopped by the workload, or here if interrupted. */
+    const startSidecar = async (name: string, env: Record<string, string>): Promise<Target> => {
+      const target = await startDockmoat({ socketPath: config.socketPath, logLevel: config.logLevel, logDir, name, env })
+      sidecars.push(target)
+      return target
+    }
     const stages: [string, () => Promise<void>][] = [
       // Events first: the watchers' memory is then measured from the idle proxy, not on
       // top of whatever heap the throughput workloads left behind.
       ['events', () => eventsWorkload(ctx, flush)],
       ['exec', () => execWorkload(ctx, work)],
       ['create', () => createWorkload(ctx, cycleVolume)],
-      ['ping', () => pingWorkload(ctx)],
+      ['ping', () => pingWorkload(ctx, (env) => startSidecar('dockmoat+metrics', env))],
       ['list', () => listWorkload(ctx)],
-      ['owner', () => ownerWorkload(ctx, async (env) => {
-        const target = await startDockmoat({ socketPath: config.socketPath, logLevel: config.logLevel, logDir, name: 'dockmoat-owner', env })
-        sidecars.push(target)
-        return target
-      }, listed[0] ?? work)],
+      ['owner', () => ownerWorkload(ctx, (env) => startSidecar('dockmoat-owner', env), listed[0] ?? work)],
       ['archive', () => archiveWorkload(ctx, work)],
     ]
     for (const [name, stage] of stages) {

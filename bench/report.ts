@@ -4,6 +4,7 @@ import type { MetricResult } from './model.ts'
 import type { Machine } from './proc.ts'
 import type { Sharing } from './sharing.ts'
 import type { CpuRecord } from './workloads/common.ts'
+import type { PingMetricsSetup } from './workloads/requests.ts'
 
 export interface Report {
   schema: 1
@@ -41,7 +42,7 @@ export function formatNumber(value: number | null | undefined): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: 0, maximumFractionDigits: digits })
 }
 
-/** False for a compared proxy on a metric measured for dockmoat only (the OWNER workload). */
+/** False for a compared proxy on a metric measured for dockmoat only (the OWNER and METRICS_LISTEN rows). */
 export function applies(metric: Pick<MetricResult, 'scope'>, kind: string | undefined): boolean {
   return metric.scope === undefined || kind === 'direct' || kind === 'dockmoat'
 }
@@ -115,11 +116,31 @@ export function renderMarkdown(report: Report): string {
       `The inspect names an owned container by its full ID; the owner proxy answers it with its own ownership lookup, one request to dockerd. Any other per-object call is two: the lookup, then the call forwarded on the ID; the forwarded-call rows measure that path on the same inspect sent with \`?size=false\` (what dockerd does for it is the same as for the lookup).` +
       (owner.plain === undefined ? '' : ` For scale, dockmoat without OWNER on the same requests (medians over rounds): list ${formatNumber(owner.plain.listP50ms)} ms, inspect ${formatNumber(owner.plain.inspectP50ms)} ms and forwarded call ${formatNumber(owner.plain.forwardedP50ms)} ms on ${owner.connections} connections, ${formatNumber(owner.plain.inspect1connP50ms)} ms and ${formatNumber(owner.plain.forwarded1connP50ms)} ms on 1.`))
   }
+  const metered = report.details.pingMetrics as PingMetricsSetup | undefined
+  if (metered !== undefined) out.push('', pingMetricsNote(report.metrics, metered))
   if (start !== undefined) {
     out.push('', `Event delivery from the start call is the run's median start duration (start call to dockerd's event timestamp: ${formatNumber(start.median)} ms, ranging ${formatNumber(start.min)}–${formatNumber(start.max)} ms over the starts, the same dockerd work whichever target watches) plus each target's measured lag behind that timestamp; taken raw, one start's own duration would drown the difference between targets.`)
   }
   if (footnotes.length > 0) out.push('', 'Notes:', ...footnotes)
   return out.join('\n') + '\n'
+}
+
+/** The METRICS_LISTEN rows next to dockmoat's own: metrics on over off, and the rounds' noise. */
+function pingMetricsNote(metrics: readonly MetricResult[], setup: PingMetricsSetup): string {
+  const dockmoat = (id: string) => metrics.find((m) => m.id === id)?.values.dockmoat ?? null
+  const onOverOff = (label: string, id: string): string => {
+    const off = dockmoat(`ping_${id}`)
+    const on = dockmoat(`ping_metrics_${id}`)
+    if (off === null || on === null) return `${label} —`
+    const paired = on.rounds.map((value, i) => value / (off.rounds[i] ?? Number.NaN)).filter((ratio) => Number.isFinite(ratio))
+    const range = paired.length > 1 ? ` (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)} round by round)` : ''
+    return `${label} ${(on.median / off.median).toFixed(2)}×${range}`
+  }
+  const p50 = dockmoat('ping_p50')
+  const noise = p50 === null || p50.rounds.length < 2 ? '' : `; for the noise, dockmoat's own p50 ranged ${(p50.min / p50.median).toFixed(2)}–${(p50.max / p50.median).toFixed(2)}× its median over the rounds`
+  return `METRICS_LISTEN rows: dockmoat's column is a second dockmoat, the same bundle and grants started with METRICS_LISTEN set, measured right after dockmoat in every round; nothing scraped it during the rounds (a scrape is off the request path). ` +
+    `Metrics on over off, medians: ${onOverOff('p50', 'p50')}, ${onOverOff('p99', 'p99')}, ${onOverOff('throughput', 'rps')}${noise}. ` +
+    `After the rounds its /metrics counted ${setup.scrapedPings ?? '(no answer)'} \`GET /_ping\` exchanges (${setup.timedPings} timed, the rest warm-ups); RSS then ${formatNumber(setup.rssMiB.off)} MiB without metrics, ${formatNumber(setup.rssMiB.on)} MiB with.`
 }
 
 /** What the OWNER workload set up, for the note under the table (details.ownerSetup). */
