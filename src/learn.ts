@@ -21,10 +21,14 @@ interface Seen {
   calls: number
   notJson: number
   foreign: number
+  /** The same per client, when the lines say who asked (`cn`, or the POLICY_FILE `profile`). */
+  clients: Map<string, Seen>
 }
 
+const empty = (): Seen => ({ routes: new Map(), needs: new Map(), values: new Map(), unallowable: new Map(), lines: 0, calls: 0, notJson: 0, foreign: 0, clients: new Map() })
+
 export function readLog(text: string): Seen {
-  const seen: Seen = { routes: new Map(), needs: new Map(), values: new Map(), unallowable: new Map(), lines: 0, calls: 0, notJson: 0, foreign: 0 }
+  const seen = empty()
   for (const raw of text.split('\n')) {
     if (raw.trim() === '') continue
     seen.lines++
@@ -49,31 +53,42 @@ export function readLog(text: string): Seen {
       seen.foreign++
       continue
     }
-    seen.calls++
-    const variables = Array.isArray(line.variables) ? line.variables : undefined
-    if (route === undefined || route.section === 'NEVER' || (line.msg === 'refused' && line.status !== 403)) {
-      count(seen.unallowable, route?.display ?? `${line.method} ${line.path} (no such route)`)
-      continue
-    }
-    // A refusal with no variable to name: no grant would have allowed this body.
-    if (line.msg === 'refused' && variables !== undefined && variables.length === 0) {
-      const reason = String(line.reason ?? 'refused')
-      count(seen.unallowable, `${route.display} (${reason.slice(reason.indexOf('): ') + 3)})`)
-      continue
-    }
-    count(seen.routes, route)
-    const needs = (Array.isArray(line.needs) ? line.needs : []).filter((need): need is string => typeof need === 'string')
-    for (const need of needs) {
-      const [name, value] = need.split(/=(.*)/s)
-      if (value !== undefined) add(seen.values, name!, value)
-    }
-    for (const name of new Set(needs.map((need) => need.split('=')[0]!))) {
-      let routes = seen.needs.get(name)
-      if (routes === undefined) seen.needs.set(name, (routes = new Map()))
-      count(routes, route)
+    record(seen, line, route)
+    const who = typeof line.cn === 'string' ? `cn ${line.cn}` : typeof line.profile === 'string' ? `profile ${line.profile}` : undefined
+    if (who !== undefined) {
+      let client = seen.clients.get(who)
+      if (client === undefined) seen.clients.set(who, (client = empty()))
+      record(client, line, route)
     }
   }
   return seen
+}
+
+/** One call of the log. */
+function record(seen: Seen, line: Record<string, unknown>, route: Route | undefined): void {
+  seen.calls++
+  const variables = Array.isArray(line.variables) ? line.variables : undefined
+  if (route === undefined || route.section === 'NEVER' || (line.msg === 'refused' && line.status !== 403)) {
+    count(seen.unallowable, route?.display ?? `${String(line.method)} ${String(line.path)} (no such route)`)
+    return
+  }
+  // A refusal with no variable to name: no grant would have allowed this body.
+  if (line.msg === 'refused' && variables !== undefined && variables.length === 0) {
+    const reason = String(line.reason ?? 'refused')
+    count(seen.unallowable, `${route.display} (${reason.slice(reason.indexOf('): ') + 3)})`)
+    return
+  }
+  count(seen.routes, route)
+  const needs = (Array.isArray(line.needs) ? line.needs : []).filter((need): need is string => typeof need === 'string')
+  for (const need of needs) {
+    const [name, value] = need.split(/=(.*)/s)
+    if (value !== undefined) add(seen.values, name!, value)
+  }
+  for (const name of new Set(needs.map((need) => need.split('=')[0]!))) {
+    let routes = seen.needs.get(name)
+    if (routes === undefined) seen.needs.set(name, (routes = new Map()))
+    count(routes, route)
+  }
 }
 
 function routeOf(method: string, rawTarget: string): Route | undefined {
@@ -153,16 +168,37 @@ export function renderLearned(seen: Seen, suggestions: Suggestion[]): string {
     return out.join('\n') + '\n'
   }
   out.push('# The least configuration that would have allowed every call seen:', 'environment:')
-  for (const { name, value, because } of suggestions) {
+  out.push(...variableLines(suggestions, '  ', (name, value) => `- ${name}=${value}`))
+  if (seen.unallowable.size > 0) out.push(`# Also seen, and allowed by no variable: ${unallowable(seen)}`)
+  if (seen.clients.size > 0) {
+    out.push('', '# One profile per client, for POLICY_FILE: the calls of each, learned alone.', 'profiles:')
+    for (const [who, calls] of seen.clients) {
+      const [kind, name] = who.split(/ (.*)/s) as ['cn' | 'profile', string]
+      out.push(`  - name: ${kind === 'profile' ? name : profileName(name)}`)
+      out.push(kind === 'cn' ? `    match: { cn: ${JSON.stringify(name)} }` : `    match: TODO   # copy the match of your profile ${name} (dockmoat refuses to start until you do)`)
+      out.push('    env:', ...variableLines(learn(calls), '      ', (variable, value) => `${variable}: ${value}`))
+      if (calls.unallowable.size > 0) out.push(`    # also seen, and allowed by no variable: ${unallowable(calls)}`)
+    }
+  }
+  return out.join('\n') + '\n'
+}
+
+/** Each variable after a comment naming the calls that needed it. */
+function variableLines(suggestions: Suggestion[], indent: string, line: (name: string, value: string) => string): string[] {
+  return suggestions.flatMap(({ name, value, because }) => {
     const calls = [...because].sort((a, b) => b[1] - a[1])
     const shown = calls.slice(0, SHOWN_CALLS).map(([route, n]) => `${route.display} ×${n}`).join(', ')
     const more = calls.length > SHOWN_CALLS ? `, and ${calls.length - SHOWN_CALLS} more` : ''
-    out.push(`  # ${calls.length === 0 ? 'not used (on by default)' : shown + more}${name === 'ALLOW_BIND' && value.split(',').includes('/') ? ' (/ allows any host path: look at these calls)' : ''}`)
-    out.push(`  - ${name}=${value}`)
-  }
-  if (seen.unallowable.size > 0) {
-    const listed = [...seen.unallowable].map(([what, n]) => `${what} ×${n}`).join(', ')
-    out.push(`# Also seen, and allowed by no variable: ${listed}`)
-  }
-  return out.join('\n') + '\n'
+    const warning = name === 'ALLOW_BIND' && value.split(',').includes('/') ? ' (/ allows any host path: look at these calls)' : ''
+    return [`${indent}# ${calls.length === 0 ? 'not used (on by default)' : shown + more}${warning}`, indent + line(name, value)]
+  })
+}
+
+function unallowable(seen: Seen): string {
+  return [...seen.unallowable].map(([what, n]) => `${what} ×${n}`).join(', ')
+}
+
+/** A CN as a profile name (letters, digits and _.-). */
+function profileName(cn: string): string {
+  return cn.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'client'
 }

@@ -6,6 +6,8 @@ import { decide, decideBody, decideRequest, type Decision } from '../../src/poli
 import { learn, readLog, renderLearned, type Suggestion } from '../../src/learn.ts'
 import { matchRoute, ROUTES, type Route } from '../../src/routes.ts'
 import { parseConfig, TOGGLES } from '../../src/settings.ts'
+import { parsePolicy, PolicyError } from '../../src/policy-file.ts'
+import { profileConfig, selectProfile } from '../../src/profiles.ts'
 
 const audit = (env: Record<string, string> = {}) => parseConfig({ MODE: 'audit', ...env })
 
@@ -165,4 +167,47 @@ t.test('learn: skips what is not a dockmoat request line, and says how many', as
   const empty = readLog('garbage\n')
   t.match(renderLearned(empty, learn(empty)), /no calls seen: nothing to grant/, 'a log with no calls grants nothing')
   t.equal(TOGGLES.filter((toggle) => toggle.default).length, 3, 'three toggles on by default (turned off when unused)')
+})
+
+t.test('learn: one profile per client when the log says who asked, ready for POLICY_FILE', async (t) => {
+  const list = byDisplay('GET /containers/json')
+  const start = byDisplay('POST /containers/{name}/start')
+  const events = byDisplay('GET /events')
+  const log = [
+    called(list, 'request', { cn: 'alice', profile: 'developers' }),
+    called(start, 'would be refused', { cn: 'alice', profile: 'developers' }),
+    called(list, 'request', { cn: 'bob', profile: 'developers' }),
+    called(events, 'request', { profile: 'traefik' }),
+    called(list, 'request'),
+  ].join('\n')
+  const seen = readLog(log)
+  t.same([...seen.clients.keys()], ['cn alice', 'cn bob', 'profile traefik'], 'clients by CN, else by profile; lines without either only in the whole')
+  const text = renderLearned(seen, learn(seen))
+  const block = text.slice(text.indexOf('profiles:'))
+  t.match(block, /- name: traefik\n {4}match: TODO {3}# copy the match of your profile traefik/, 'a profile matched otherwise keeps a placeholder the file check refuses')
+  let refused: unknown
+  try {
+    parsePolicy(block, 'learned.yaml')
+  } catch (error) {
+    refused = error
+  }
+  t.ok(refused instanceof PolicyError && /learned\.yaml:\d+: profiles\[2\]\.match: must be a mapping/.test(refused.message), `so the printed file does not start as it is (${String(refused)})`)
+  const withoutTodo = block.slice(0, block.indexOf('  - name: traefik'))
+  const policy = parsePolicy(withoutTodo, 'learned.yaml')
+  t.same(policy.profiles.map((p) => p.name), ['alice', 'bob'], 'the CN profiles parse as a policy file')
+  const environment = parseConfig({})
+  for (const [cn, routes] of [['alice', [list, start]], ['bob', [list]]] as const) {
+    const profile = selectProfile(policy, { listener: 'tls', address: '192.0.2.1', cn })
+    t.equal(profile?.name, cn, `${cn} is matched by its own profile`)
+    const config = profileConfig(profile!, { listener: 'tls', address: '192.0.2.1', cn }, environment)
+    if (typeof config === 'string') {
+      t.fail(config)
+      continue
+    }
+    for (const route of routes) t.ok(decide(route.method, pathOf(route)!, config.grants).allow, `${cn}: ${route.display} allowed by the learned profile`)
+    t.equal(config.grants.POST, false, `${cn}: no POST=1`)
+  }
+  const bob = selectProfile(policy, { listener: 'tls', address: '192.0.2.1', cn: 'bob' })!
+  const bobConfig = profileConfig(bob, { listener: 'tls', address: '192.0.2.1', cn: 'bob' }, environment)
+  t.notOk(typeof bobConfig === 'object' && decide(start.method, pathOf(start)!, bobConfig.grants).allow, 'bob never started anything: his profile does not allow it')
 })
