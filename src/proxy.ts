@@ -34,7 +34,11 @@ function decisionFor(ctx: Context, req: IncomingMessage & { [DECISION]?: Decisio
 function decideFor(ctx: Context, req: IncomingMessage): Decision {
   const client = ctx.clients.admit(req)
   if ('refused' in client) return { allow: false, status: 403, reason: `dockmoat refused ${req.method} ${req.url}: ${client.refused}`, variables: [] }
-  const decision = decideRequest(req.method ?? '', req.url ?? '', req.headers['content-type'], client.config)
+  return named(client, decideRequest(req.method ?? '', req.url ?? '', req.headers['content-type'], client.config))
+}
+
+/** A refusal under a POLICY_FILE profile says which profile refused. */
+function named(client: Client, decision: Decision): Decision {
   return decision.allow || client.profile === undefined ? decision : { ...decision, reason: `${decision.reason} (POLICY_FILE profile ${client.profile})` }
 }
 
@@ -263,12 +267,12 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
     const received = Buffer.concat(chunks, size)
     const method = req.method ?? ''
     const target = req.url ?? ''
-    const judged = decideBody(method, target, decision, received, client.config)
+    const judged = named(client, decideBody(method, target, decision, received, client.config))
     if (!judged.allow) return refuse(ctx, req, res, judged)
     const body = judged.appendToBody === undefined ? received : appendMembers(received, judged.appendToBody)
     if (judged.hostPaths === undefined || client.bindView.visible.length === 0) return proceed(ctx, req, res, judged, body)
     void resolveHostPaths(client.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
-      const final = decideResolved(method, target, judged, resolved, client.bindView.roots, client.config)
+      const final = named(client, decideResolved(method, target, judged, resolved, client.bindView.roots, client.config))
       if (final.allow) proceed(ctx, req, res, final, body)
       else refuse(ctx, req, res, final)
     })

@@ -253,6 +253,9 @@ listeners:
   - name: sock-b
     socket: ${SOCK_B}
     mode: "600"
+  - name: dev
+    port: 0
+    address: 127.0.0.1
 profiles:
   - name: alice
     match: { cn: alice, listener: tls }
@@ -286,6 +289,15 @@ profiles:
     match: { listener: sock-b }
     env:
       IMAGES: 1
+  - name: developers
+    match: { listener: dev }
+    env:
+      CONTAINERS: 1
+      POST: 1
+      IMAGES: 1
+      EXEC: 1
+      ALLOW_NAMES: \${PROFILE}-*
+      ALLOW_IMAGES: ${IMAGE.replace(/:latest$/, '')}
 `)
 
 /** The environment's own grants: generous, so that a profile visibly does not inherit them. */
@@ -314,7 +326,7 @@ t.test('one dockmoat: a TLS listener, the plain one, and the policy file\'s thre
   t.match(listening, {
     tls: { address: '127.0.0.1', clientCertificates: 'required (TLS_CA)' },
     address: '127.0.0.1',
-    profiles: ['alice', 'bob', 'plain-ro', 'ci', 'sock-a', 'sock-b'],
+    profiles: ['alice', 'bob', 'plain-ro', 'ci', 'sock-a', 'sock-b', 'developers'],
     unmatched: 'refuse',
   }, 'the startup line names the listeners and profiles')
   t.ok(TLS_PORT > 0 && PLAIN_PORT > 0 && typeof CI_PORT === 'number' && CI_PORT > 0, `ports: tls ${TLS_PORT}, plain ${PLAIN_PORT}, ci ${CI_PORT}`)
@@ -770,4 +782,39 @@ t.test('check --as answers per client from POLICY_FILE', async (t) => {
   const noFile = await runBundle(['check', '--as', 'cn=alice', 'GET', '/containers/json'], ENVIRONMENT)
   t.equal(noFile.code, 2, '--as without POLICY_FILE: exit 2')
   t.match(noFile.stderr, /needs POLICY_FILE/, 'saying it needs POLICY_FILE')
+})
+
+t.test('ALLOW_NAMES and ALLOW_IMAGES through the real CLI, and who ran what in the log', async (t) => {
+  const DEV = P.listeners.dev?.port
+  t.ok(typeof DEV === 'number' && DEV > 0, `the dev listener (${DEV})`)
+  const dev = (args: string[]): Promise<RunResult> => plain(DEV!, args)
+  const allowed = `developers-${containerName('ok').slice('dockmoat-test-'.length)}`
+  containers.push(allowed)
+  const from = P.logs().length
+  ok(t, await dev(['run', '-d', '--name', allowed, '-e', 'TOKEN=s3cr3t-never-logged', IMAGE, 'sleep', '300']), `docker run --name ${allowed} (matches \${PROFILE}-*, the allowed image)`)
+  t.equal((await inspect(allowed))?.State?.Running, true, 'dockerd runs it (direct)')
+
+  const stranger = containerName('web')
+  refused(t, await dev(['run', '-d', '--name', stranger, IMAGE, 'true']), 'docker run --name outside ALLOW_NAMES',
+    /the name "dockmoat-test-[^"]+" is not one ALLOW_NAMES allows \(developers-\*\).*\(POLICY_FILE profile developers\)/)
+  t.equal(await inspect(stranger), undefined, '... and nothing was created (direct)')
+  refused(t, await dev(['run', '-d', IMAGE, 'true']), 'docker run without --name', /the container has no name: name it .*ALLOW_NAMES allows \(developers-\*\).*\(POLICY_FILE profile developers\)/)
+  refused(t, await dev(['rename', allowed, 'prod']), 'docker rename to a name outside ALLOW_NAMES', /the name "prod" is not one ALLOW_NAMES allows.*\(POLICY_FILE profile developers\)/)
+  refused(t, await dev(['pull', 'alpine:3.20']), 'docker pull of an image outside ALLOW_IMAGES',
+    /pull fromImage "docker\.io\/library\/alpine:3\.20" \(docker\.io\/library\/alpine:3\.20\) is not in ALLOW_IMAGES=dockmoat-test-busybox.*\(POLICY_FILE profile developers\)/)
+  refused(t, await dev(['tag', IMAGE, 'evil/app:1']), 'docker tag to a name outside ALLOW_IMAGES', /tag repo "docker\.io\/evil\/app:1" \(docker\.io\/evil\/app:1\) is not in ALLOW_IMAGES=dockmoat-test-busybox.*\(POLICY_FILE profile developers\)/)
+  const id = (await direct(['image', 'inspect', IMAGE, '-f', '{{.Id}}'])).stdout.trim().replace(/^sha256:/, '').slice(0, 12)
+  refused(t, await dev(['run', '-d', '--name', `${allowed}-id`, id, 'true']), 'docker run by image ID',
+    /Image "[0-9a-f]{12}" may be an image ID [^\n]*name the image[^\n]*\(POLICY_FILE profile developers\)/)
+  ok(t, await dev(['exec', allowed, 'echo', 'hello from exec']), 'docker exec in the allowed container')
+
+  const logged = P.logs().slice(from)
+  const create = logged.find((l) => l.route === 'POST /containers/create' && l.msg === 'request')
+  t.equal(create?.image, IMAGE, 'the create line carries the image')
+  t.same(create?.cmd, ['sleep', '300'], 'and the command')
+  t.equal(create?.profile, 'developers', 'and the profile')
+  const exec = logged.find((l) => l.route === 'POST /containers/{name}/exec')
+  t.same(exec?.cmd, ['echo', 'hello from exec'], 'the exec create line carries its command')
+  t.notOk(JSON.stringify(P.logs()).includes('s3cr3t-never-logged'), 'the environment of the create body appears in no log line')
+  t.notMatch(P.stderr(), /s3cr3t-never-logged/, '... nor on stderr')
 })
