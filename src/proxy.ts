@@ -19,7 +19,8 @@ import type { PolicyFile } from './profiles.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { askDockerd, clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
-import { own } from './owner/own.ts'
+import { own, type EventFilter } from './owner/own.ts'
+import { StringDecoder } from 'node:string_decoder'
 import { rememberPeer } from './identity.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
@@ -288,7 +289,7 @@ function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
     if (!owned.ok) return refuse(ctx, req, res, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
     if ('answered' in owned) return answer(ctx, req, res, decision, owned.answered, started)
     const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)
-    forward(ctx, req, res, { ...decision, forward: owned.forward }, sent)
+    forward(ctx, req, res, { ...decision, forward: owned.forward }, sent, owned.events)
   }, (error: unknown) => {
     // A bug here must not leave the client waiting: answer, and log it.
     ctx.log.error({ err: error }, 'ownership check failed')
@@ -311,13 +312,57 @@ function health(ctx: Context, res: ServerResponse): void {
   })
 }
 
+/**
+ * A stream of JSON lines (dockerd's events) passed on line by line, in order, keeping
+ * only those `keep` allows; dockerd is paused while a line is judged, and while the
+ * client does not read.
+ */
+function filterLines(ctx: Context, res: ServerResponse, upstream: { pause(): void; resume(): void }, keep: EventFilter, sent: (bytes: number) => void) {
+  const decoder = new StringDecoder('utf8')
+  let partial = ''
+  let queue = Promise.resolve()
+  let waiting = 0
+  const judge = async (line: string): Promise<void> => {
+    let kept = false
+    try {
+      kept = await keep(line)
+    } catch (error) {
+      ctx.log.error({ err: error }, 'an event could not be judged; it is not passed on')
+    }
+    if (kept && !res.destroyed) {
+      sent(Buffer.byteLength(line) + 1)
+      if (!res.write(line + '\n')) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve) })
+    }
+    if (--waiting === 0) upstream.resume()
+  }
+  return {
+    push(chunk: Buffer): void {
+      const lines = (partial + decoder.write(chunk)).split('\n')
+      partial = lines.pop()!
+      for (const line of lines) {
+        if (line.trim() === '') continue
+        if (waiting++ === 0) upstream.pause()
+        queue = queue.then(() => judge(line))
+      }
+    },
+    end(): void {
+      const last = partial + decoder.end()
+      if (last.trim() !== '') {
+        waiting++
+        queue = queue.then(() => judge(last))
+      }
+      void queue.then(() => res.end())
+    },
+  }
+}
+
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
 // dockerd's answer is written straight into the client's response as it arrives, with
 // backpressure both ways (no intermediate stream: this is the hot path).
-function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer): void {
+function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer, events?: EventFilter): void {
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
@@ -330,6 +375,7 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
     logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete: res.writableFinished, client })
   })
 
+  let filter: ReturnType<typeof filterLines> | undefined
   const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, body !== undefined)
   if (body !== undefined) headers.push('content-length', String(body.length))
   ctx.upstream.dispatch({
@@ -346,13 +392,16 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
       // Streams (events, logs -f) must show their headers before the first chunk arrives.
       if (decision.route.stream) res.flushHeaders()
       res.on('drain', () => controller.resume())
+      if (events !== undefined && statusCode === 200) filter = filterLines(ctx, res, controller, events, (n) => { bytes += n })
     },
     onResponseData(controller, chunk) {
+      if (filter !== undefined) return filter.push(chunk)
       bytes += chunk.length
       if (!res.write(chunk)) controller.pause()
     },
     onResponseEnd() {
-      res.end()
+      if (filter === undefined) res.end()
+      else filter.end()
     },
     onResponseError(_controller, error) {
       if (res.destroyed) return

@@ -14,8 +14,11 @@ import { object, objects, strings, text, type GoObject, type GoValue } from '../
 import { isFormContentType, queryValues, setQuery } from '../query.ts'
 import { notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
 
+/** Whether one line of an event stream is the owner's to see. */
+export type EventFilter = (line: string) => Promise<boolean>
+
 export type Owned =
-  | { ok: true; forward: string; append?: string }
+  | { ok: true; forward: string; append?: string; events?: EventFilter }
   /** The lookup was the call itself (an inspect): its answer is the client's. */
   | { ok: true; answered: Answer }
   | { ok: false; status: number; message: string }
@@ -40,6 +43,10 @@ export async function own(ctx: Context, owner: Owner, req: IncomingMessage, deci
       if (isFormContentType(req.headers['content-type'])) return { ok: false, status: 403, message: `${refused}: a form body would set filters dockmoat does not see; send filters in the query` }
       const filtered = ownerFilters(query, owner, rule.swarm)
       if (filtered === undefined) return { ok: false, status: 400, message: `${refused}: the filters parameter is not valid JSON of the form {"key":{"value":true}} or {"key":["value"]}` }
+      // Network and volume events carry no labels in dockerd, so an owner label filter
+      // would drop them all, the owner's own included: the stream is read with the
+      // client's filters alone and every event is judged here instead.
+      if (route.display === 'GET /events') return { ok: true, forward: decision.forward, events: ownedEvents(ctx, owner) }
       return { ok: true, forward: `${path}?${filtered}` }
     }
     case 'object': {
@@ -103,6 +110,46 @@ type Resolved = { ok: true; id?: string; answer: Answer } | { ok: false; status:
 const INSPECT: Partial<Record<ObjectKind, string>> = {
   container: 'GET /containers/{name}/json', network: 'GET /networks/{id}', volume: 'GET /volumes/{name}',
   exec: 'GET /exec/{id}/json', service: 'GET /services/{id}', task: 'GET /tasks/{id}', secret: 'GET /secrets/{id}', config: 'GET /configs/{id}',
+}
+
+/**
+ * An event is the owner's when its actor carries the owner label (containers, images:
+ * dockerd copies their labels into the attributes), or is an owned network or volume,
+ * looked up at the event. A network event naming a container needs that container owned
+ * too, so that events on the default networks show no one else's containers. Answers
+ * are kept for the stream (in order, so a volume name reused after its destroy event is
+ * looked up again); an object destroyed before this stream first saw it is not shown.
+ */
+function ownedEvents(ctx: Context, owner: Owner): EventFilter {
+  const known = new Map<string, Promise<boolean>>()
+  const owns = (kind: 'network' | 'volume' | 'container', ref: string): Promise<boolean> => {
+    const key = `${kind} ${ref}`
+    let answer = known.get(key)
+    if (answer === undefined) {
+      answer = resolve(ctx, owner, kind, ref).then((found) => found.ok && !(kind === 'network' && DEFAULT_NETWORKS.has(text(found.answer?.json.Name))))
+      known.set(key, answer)
+    }
+    return answer
+  }
+  return async (line) => {
+    let event: GoObject
+    try {
+      event = JSON.parse(line) as GoObject
+    } catch {
+      return false
+    }
+    const actor = object(event.Actor) ?? {}
+    const attributes = object(actor.Attributes) ?? {}
+    const type = text(event.Type)
+    if (type !== 'network' && type !== 'volume') return attributes[owner.label] === owner.id
+    const id = text(actor.ID)
+    const container = text(attributes.container)
+    const ownsContainer = container === '' || await owns('container', container)
+    if (type === 'network' && DEFAULT_NETWORKS.has(text(attributes.name))) return container !== '' && ownsContainer
+    const ownsObject = await owns(type, id)
+    if (type === 'volume' && text(event.Action) === 'destroy') known.delete(`volume ${id}`)
+    return ownsObject && ownsContainer
+  }
 }
 
 /** What `ref` names in dockerd, if it is the owner's (or adopted); otherwise dockerd's "not found". */
