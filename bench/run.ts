@@ -1,4 +1,4 @@
-// npm run bench -- [--quick] [--floor] [--compare "<start command with {port}>" [--compare-name NAME]]... [--out DIR]
+// npm run bench -- [--quick] [--floor] [--haproxy] [--compare "<start command with {port}>" [--compare-name NAME]]... [--out DIR]
 //
 // Runs the same workloads against dockerd's unix socket and through dockmoat (and any
 // compared proxy), alternating targets round by round, and writes DIR/latest.json,
@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util'
 import { pendingCleanups, runBench, writeReport } from './bench.ts'
 import { FULL, QUICK, type BenchConfig } from './config.ts'
 import { renderMarkdown, type Report } from './report.ts'
-import { BUNDLE, floorCompares, REPO } from './targets.ts'
+import { BUNDLE, floorCompares, haproxyCompare, REPO } from './targets.ts'
 
-const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--compare "<command with {port}>"] [--compare-name NAME] [--out DIR] [--log-level LEVEL] [--render FILE]
+const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--haproxy] [--compare "<command with {port}>"] [--compare-name NAME] [--out DIR] [--log-level LEVEL] [--render FILE]
 
   --quick          the smoke run (< 3 min); default is the full run (< 20 min)
   --compare CMD    also measure another proxy: CMD is run with sh -c, {port} replaced by a free
@@ -24,6 +24,8 @@ const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--compare "<command
   --out DIR        where latest.json, latest.md and ratios.svg go (default bench/results)
   --log-level      dockmoat's LOG_LEVEL during the run (default info, as users run it)
   --render FILE    only rewrite latest.md and ratios.svg (in --out) from a saved latest.json
+  --haproxy        also measure Debian's HAProxy as Tecnativa's docker-socket-proxy runs it
+                   (bench/haproxy.cfg: HTTP mode, option http-server-close, 2 threads)
   --floor          also measure two floors: bench/relay.mjs, a bare TCP-to-unix-socket byte relay
                    in Node (the extra hop alone, the floor for any TCP-listening Node proxy), and
                    bench/http-relay.mjs, node:http + an undici Pool with no policy and no logs
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(REPO, 'bench', 'results') },
     'log-level': { type: 'string' },
     floor: { type: 'boolean', default: false },
+    haproxy: { type: 'boolean', default: false },
     render: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -67,6 +70,7 @@ const compare = (values.compare ?? []).map((command, i) => {
   const name = names[i] ?? command.trim().split(/\s+/).find((word) => !word.includes('=')) ?? `compare${i + 1}`
   return { name: path.basename(name), command }
 })
+if (values.haproxy) compare.push(haproxyCompare(process.env.DOCKER_SOCKET || '/var/run/docker.sock'))
 if (values.floor) compare.push(...floorCompares(process.env.DOCKER_SOCKET || '/var/run/docker.sock'))
 const base = values.quick ? QUICK : FULL
 const config: BenchConfig = { ...base, compare, logLevel: values['log-level'] ?? base.logLevel }

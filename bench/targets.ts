@@ -36,6 +36,18 @@ export function floorCompares(socketPath: string): { name: string; command: stri
   ]
 }
 
+/**
+ * `--haproxy`: Debian's HAProxy with bench/haproxy.cfg, Tecnativa's setup (HTTP mode,
+ * `option http-server-close`, 2 threads, a path ACL per section), given the grants the
+ * workloads need.
+ */
+export function haproxyCompare(socketPath: string): { name: string; command: string } {
+  const binary = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((file) => fs.existsSync(file))
+  if (binary === undefined) throw new Error('--haproxy needs HAProxy: apt-get install haproxy (Debian 12 has 2.6)')
+  const env = Object.entries({ ...DOCKMOAT_GRANTS, DOCKER_SOCKET: socketPath }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')
+  return { name: 'haproxy', command: `BENCH_PORT={port} ${env} exec ${binary} -f ${JSON.stringify(path.join(REPO, 'bench', 'haproxy.cfg'))} -db` }
+}
+
 export interface Target {
   /** `direct`, `dockmoat`, or the label of a compared proxy. */
   name: string
