@@ -405,3 +405,11 @@ export function api(method: string, path: string, body?: unknown, port?: number,
     req.end(payload)
   })
 }
+
+/** `GET /containers/{ref}/json` on dockerd's socket (never through a proxy); undefined when there is no such container. */
+export async function inspectContainer<T>(ref: string): Promise<T | undefined> {
+  const r = await api('GET', `/containers/${encodeURIComponent(ref)}/json`)
+  if (r.status === 404) return undefined
+  if (r.status !== 200) throw new Error(`inspect ${ref}: HTTP ${r.status} ${r.text}`)
+  return r.json as T
+}

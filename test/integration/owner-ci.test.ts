@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { GenericContainer, Network } from 'testcontainers'
-import { DOCKER_DIRECT_HOST, api as dockerApi, cleanup, docker, requireDocker, testImage, uniqueName, type RunResult } from '../helpers/docker.ts'
+import { DOCKER_DIRECT_HOST, api as dockerApi, cleanup, docker, requireDocker, testImage, inspectContainer, uniqueName, type RunResult } from '../helpers/docker.ts'
 import { startProxy, type LogLine, type RunningProxy } from '../helpers/proxy.ts'
 
 t.setTimeout(300_000)
@@ -108,13 +108,8 @@ interface ContainerInfo {
   Mounts: Mount[]
 }
 
-/** `GET /containers/{ref}/json` on dockerd's socket; undefined when there is none. */
-async function inspect(ref: string): Promise<ContainerInfo | undefined> {
-  const r = await api('GET', `/containers/${encodeURIComponent(ref)}/json`)
-  if (r.status === 404) return undefined
-  if (r.status !== 200) throw new Error(`inspect ${ref}: HTTP ${r.status} ${r.text}`)
-  return r.json as ContainerInfo
-}
+/** dockerd's own inspect of a container, on its socket. */
+const inspect = (ref: string): Promise<ContainerInfo | undefined> => inspectContainer<ContainerInfo>(ref)
 
 /** Whether dockerd has the object (`GET` answers 200), on its socket. */
 async function exists(path: string): Promise<boolean> {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  DOCKER_DIRECT_HOST, api as dockerApi, cleanup, compose, docker, requireDocker, testImage, uniqueName, type RunResult,
+  DOCKER_DIRECT_HOST, api as dockerApi, cleanup, compose, docker, requireDocker, testImage, uniqueName, inspectContainer, type RunResult,
 } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
 
@@ -102,13 +102,8 @@ interface ContainerInfo {
   Mounts: { Type: string; Name?: string; Destination: string }[]
 }
 
-/** `GET /containers/{ref}/json` on dockerd's socket; undefined when there is no such container. */
-async function inspect(ref: string): Promise<ContainerInfo | undefined> {
-  const r = await api('GET', `/containers/${encodeURIComponent(ref)}/json`)
-  if (r.status === 404) return undefined
-  if (r.status !== 200) throw new Error(`inspect ${ref}: HTTP ${r.status} ${r.text}`)
-  return r.json as ContainerInfo
-}
+/** dockerd's own inspect of a container, on its socket. */
+const inspect = (ref: string): Promise<ContainerInfo | undefined> => inspectContainer<ContainerInfo>(ref)
 
 async function mustInspect(ref: string): Promise<ContainerInfo> {
   const c = await inspect(ref)

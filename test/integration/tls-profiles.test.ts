@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Docker from 'dockerode'
 import {
-  DOCKER_DIRECT_HOST, api, cleanup, docker, requireDocker, testImage, uniqueName, type RunResult,
+  DOCKER_DIRECT_HOST, api, cleanup, docker, requireDocker, testImage, uniqueName, inspectContainer, type RunResult,
 } from '../helpers/docker.ts'
 import { BUNDLE, runBundle, type LogLine } from '../helpers/proxy.ts'
 import { makePki, type Ca, type Issued } from '../helpers/pki.ts'
@@ -198,13 +198,8 @@ interface ContainerInfo {
   Config: { Labels: Record<string, string> | null }
 }
 
-/** `GET /containers/{ref}/json` on dockerd's socket; undefined when there is no such container. */
-async function inspect(ref: string): Promise<ContainerInfo | undefined> {
-  const r = await api('GET', `/containers/${encodeURIComponent(ref)}/json`)
-  if (r.status === 404) return undefined
-  if (r.status !== 200) throw new Error(`inspect ${ref}: HTTP ${r.status} ${r.text}`)
-  return r.json as ContainerInfo
-}
+/** dockerd's own inspect of a container, on its socket. */
+const inspect = (ref: string): Promise<ContainerInfo | undefined> => inspectContainer<ContainerInfo>(ref)
 
 async function mustInspect(ref: string): Promise<ContainerInfo> {
   const c = await inspect(ref)
