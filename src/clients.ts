@@ -22,6 +22,9 @@ export type ListAddresses = () => Promise<Map<string, string>>
 
 export class Clients {
   private readonly byConnection = new WeakMap<object, { generation: number; admission: Admission }>()
+  // A request keeps the configuration it was admitted with to its end (body, ownership,
+  // log line), whatever a SIGHUP reloads meanwhile.
+  private readonly byRequest = new WeakMap<IncomingMessage, Admission>()
   private readonly byProfile = new Map<string, Client>()
   private readonly listeners = new WeakMap<object, string>()
   private generation = 0
@@ -72,6 +75,14 @@ export class Clients {
   }
 
   admit(req: IncomingMessage): Admission {
+    // Without POLICY_FILE there is nothing to reload: no per-request bookkeeping.
+    if (this.policy === undefined) return this.admitConnection(req)
+    let admission = this.byRequest.get(req)
+    if (admission === undefined) this.byRequest.set(req, (admission = this.admitConnection(req)))
+    return admission
+  }
+
+  private admitConnection(req: IncomingMessage): Admission {
     // Never reached in practice (the TLS server ends such connections at once): kept so
     // that no request of an unverified TLS client can be decided.
     if ('encrypted' in req.socket && this.environment.config.tls?.ca !== undefined && !(req.socket as TLSSocket).authorized) {
@@ -86,9 +97,9 @@ export class Clients {
     return admission
   }
 
-  /** The profile a connection was admitted under, for its log lines. */
+  /** The profile a request was admitted under, for its log line. */
   profileOf(req: IncomingMessage): string | undefined {
-    const known = this.byConnection.get(req.socket)?.admission
+    const known = this.byRequest.get(req)
     return known !== undefined && 'profile' in known ? known.profile : undefined
   }
 

@@ -24,18 +24,28 @@ export function normalizeImage(reference: string): ImageName {
   return { repository: repository.replace(/^index\.docker\.io\//, 'docker.io/'), tag, digest, id }
 }
 
-export interface ImagePattern { repository: RegExp; tag: string | undefined; text: string }
+export interface ImagePattern { repository: RegExp; tag: string | undefined; digest: string | undefined; text: string }
 
-/** `registry.example.com/team/*` (any repository below, any tag), `busybox` (any tag), `busybox:1.36`. */
+/** `registry.example.com/team/*` (any repository below, any tag), `busybox` (any tag), `busybox:1.36`, `busybox@sha256:...`. */
 export function imagePattern(text: string): ImagePattern {
   const name = normalizeImage(text)
-  return { repository: globToRegExp(name.repository), tag: name.tag, text }
+  return { repository: globToRegExp(name.repository), tag: name.tag, digest: name.digest, text }
 }
 
 export function imageAllowed(patterns: readonly ImagePattern[], reference: string): boolean {
   const name = normalizeImage(reference)
   if (name.id) return false
-  return patterns.some((p) => p.repository.test(name.repository) && (p.tag === undefined || p.tag === (name.tag ?? 'latest')))
+  return patterns.some((p) => p.repository.test(name.repository) && versionAllowed(p, name))
+}
+
+/**
+ * dockerd resolves `repo:tag@digest` by the digest alone, so a pinned tag allows no
+ * digest (which can name any manifest of the repository); a pinned digest allows only itself.
+ */
+function versionAllowed(pattern: ImagePattern, name: ImageName): boolean {
+  if (pattern.digest !== undefined) return name.digest === pattern.digest
+  if (pattern.tag === undefined) return true
+  return name.digest === undefined && pattern.tag === (name.tag ?? 'latest')
 }
 
 /** `*` any run of characters (`/` included), `?` one; everything else literal. */

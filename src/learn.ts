@@ -5,6 +5,7 @@ import { matchRoute, type Route } from './routes.ts'
 import { TOGGLES, type Toggle } from './settings.ts'
 import { deriveTarget } from './target.ts'
 import { isWithin } from './go-path.ts'
+import { KNOWN_CAPABILITIES } from './capabilities.ts'
 
 const REQUEST_MESSAGES = new Set(['request', 'refused', 'would be refused'])
 
@@ -17,6 +18,8 @@ interface Seen {
   values: Map<string, Set<string>>
   /** Calls no variable allows: unknown routes, `/debug/*`, bodies refused whatever the grants. */
   unallowable: Map<string, number>
+  /** Values asked for that no variable can hold as asked (a bind path with a comma, an unknown capability). */
+  unlearnable: Map<string, number>
   lines: number
   calls: number
   notJson: number
@@ -25,7 +28,7 @@ interface Seen {
   clients: Map<string, Seen>
 }
 
-const empty = (): Seen => ({ routes: new Map(), needs: new Map(), values: new Map(), unallowable: new Map(), lines: 0, calls: 0, notJson: 0, foreign: 0, clients: new Map() })
+const empty = (): Seen => ({ routes: new Map(), needs: new Map(), values: new Map(), unallowable: new Map(), unlearnable: new Map(), lines: 0, calls: 0, notJson: 0, foreign: 0, clients: new Map() })
 
 export function readLog(text: string): Seen {
   const seen = empty()
@@ -79,7 +82,9 @@ function record(seen: Seen, line: Record<string, unknown>, route: Route | undefi
     return
   }
   count(seen.routes, route)
-  const needs = (Array.isArray(line.needs) ? line.needs : []).filter((need): need is string => typeof need === 'string')
+  // A body dockerd refused gave nothing: its grants are not learned.
+  if (line.msg !== 'refused' && typeof line.status === 'number' && line.status >= 400) return
+  const needs = (Array.isArray(line.needs) ? line.needs : []).filter((need): need is string => typeof need === 'string' && learnable(seen, need))
   for (const need of needs) {
     const [name, value] = need.split(/=(.*)/s)
     if (value !== undefined) add(seen.values, name!, value)
@@ -89,6 +94,21 @@ function record(seen: Seen, line: Record<string, unknown>, route: Route | undefi
     if (routes === undefined) seen.needs.set(name, (routes = new Map()))
     count(routes, route)
   }
+}
+
+/**
+ * A need is learned only as a value its variable holds unchanged: a bind path with a comma
+ * or a control character (a newline would print lines of its own) or a name that is no
+ * capability would grant something other than what was asked.
+ */
+function learnable(seen: Seen, need: string): boolean {
+  const [name, value] = need.split(/=(.*)/s) as [string, string | undefined]
+  const fits = value === undefined
+    ? TOGGLES.some((toggle) => toggle.kind === 'guard' && toggle.name === name)
+    : name === 'ALLOW_BIND' ? value.startsWith('/') && !/[,\x00-\x1f\x7f]/.test(value)
+      : name === 'ALLOW_CAPS' && (value === 'ALL' || KNOWN_CAPABILITIES.has(value))
+  if (!fits) count(seen.unlearnable, JSON.stringify(need))
+  return fits
 }
 
 function routeOf(method: string, rawTarget: string): Route | undefined {
@@ -170,12 +190,15 @@ export function renderLearned(seen: Seen, suggestions: Suggestion[]): string {
   out.push('# The least configuration that would have allowed every call seen:', 'environment:')
   out.push(...variableLines(suggestions, '  ', (name, value) => `- ${name}=${value}`))
   if (seen.unallowable.size > 0) out.push(`# Also seen, and allowed by no variable: ${unallowable(seen)}`)
+  if (seen.unlearnable.size > 0) out.push(`# Not learned, as no variable holds them as asked: ${[...seen.unlearnable].map(([what, n]) => `${what} ×${n}`).join(', ')}`)
   if (seen.clients.size > 0) {
     out.push('', '# One profile per client, for POLICY_FILE: the calls of each, learned alone.', 'profiles:')
     for (const [who, calls] of seen.clients) {
       const [kind, name] = who.split(/ (.*)/s) as ['cn' | 'profile', string]
       out.push(`  - name: ${kind === 'profile' ? name : profileName(name)}`)
-      out.push(kind === 'cn' ? `    match: { cn: ${JSON.stringify(name)} }` : `    match: TODO   # copy the match of your profile ${name} (dockmoat refuses to start until you do)`)
+      // A CN with * or ? would be a glob in `match: cn`, matching others too.
+      const exact = kind === 'cn' && !/[*?]/.test(name)
+      out.push(exact ? `    match: { cn: ${JSON.stringify(name)} }` : `    match: TODO   # ${kind === 'cn' ? `the CN ${JSON.stringify(name)} would match as a glob: write its match by hand` : `copy the match of your profile ${name}`} (dockmoat refuses to start until you do)`)
       out.push('    env:', ...variableLines(learn(calls), '      ', (variable, value) => `${variable}: ${value}`))
       if (calls.unallowable.size > 0) out.push(`    # also seen, and allowed by no variable: ${unallowable(calls)}`)
     }

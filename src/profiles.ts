@@ -54,8 +54,11 @@ export function selectProfile(policy: PolicyFile, who: Who): Profile | undefined
 
 /** The profile's configuration for this client: the environment's process settings, the profile's decisions. */
 export function profileConfig(profile: Profile, who: Who, environment: Config): Config | string {
-  if (Object.values(profile.env).some((value) => value.includes('${CN}')) && who.cn === undefined) {
-    return `profile ${profile.name} uses \${CN}, and this client showed no client certificate`
+  if (Object.values(profile.env).some((value) => value.includes('${CN}'))) {
+    if (who.cn === undefined) return `profile ${profile.name} uses \${CN}, and this client showed no client certificate`
+    // Substituted into lists (`,`), paths (`/`, `..`) and patterns (`*`, `?`): only a CN
+    // that can mean nothing but itself in each of them is used.
+    if (!SAFE_CN.test(who.cn) || who.cn.includes('..')) return `profile ${profile.name} uses \${CN}, and the certificate's CN ${JSON.stringify(who.cn)} is not one it can use (letters, digits and _.@- only)`
   }
   try {
     const own = parseConfig(Object.fromEntries(Object.entries(profile.env).map(([k, v]) => [k, substitute(v, who.cn ?? '', profile.name)])))
@@ -65,6 +68,8 @@ export function profileConfig(profile: Profile, who: Who, environment: Config): 
     throw error
   }
 }
+
+const SAFE_CN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/
 
 const SUBSTITUTIONS = /\$\{(CN|PROFILE)\}/g
 

@@ -43,7 +43,7 @@ function named(client: Client, decision: Decision): Decision {
   return decision.allow || client.profile === undefined ? decision : { ...decision, reason: `${decision.reason} (POLICY_FILE profile ${client.profile})` }
 }
 
-/** The client of an allowed request (admitted when it was decided). */
+/** The client an allowed request was decided for (clients.ts keeps it for the request's lifetime). */
 function clientFor(ctx: Context, req: IncomingMessage): Client {
   return ctx.clients.admit(req) as Client
 }
@@ -207,7 +207,9 @@ async function containerAddresses(ctx: Context): Promise<Map<string, string>> {
   const map = new Map<string, string>()
   if (answer.status !== 200) return map
   for (const container of JSON.parse(answer.body.toString('utf8')) as { Names?: string[]; NetworkSettings?: { Networks?: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> } }[]) {
-    const name = container.Names?.[0]?.replace(/^\//, '')
+    // Names also holds legacy link aliases (`/other/alias`), sorted with the rest: the
+    // container's own name is the one with no `/` after the first.
+    const name = container.Names?.find((each) => each.lastIndexOf('/') === 0)?.slice(1)
     if (name === undefined) continue
     for (const network of Object.values(container.NetworkSettings?.Networks ?? {})) {
       for (const address of [network.IPAddress, network.GlobalIPv6Address]) if (address) map.set(address, name)

@@ -102,21 +102,21 @@ function forceCgroupParent(inner: GoObject | undefined, policy: Scope, forced: s
 
 const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
   ['POST /containers/create', { body: ContainerCreateWrapper, judge: judgeCreate, head: (query, _c, policy) => judgeName(policy, queryValues(query, 'name'), true) }],
-  ['POST /containers/{name}/rename', { head: (query, _c, policy) => judgeName(policy, queryValues(query, 'name'), true) }],
+  ['POST /containers/{name}/rename', { head: queryOnly((query, _c, policy) => judgeName(policy, queryValues(query, 'name'), true)) }],
   // dockerd's postImagesCreate: fromImage (+ tag) pulls, fromSrc imports a tarball under `repo`.
   ['POST /images/create', {
-    head: (query, _c, policy) => {
+    head: queryOnly((query, _c, policy) => {
       if (policy.allowImages === undefined) return []
       if (queryValues(query, 'fromSrc').length > 0 || queryValues(query, 'fromImage').length === 0) return [imagesRefused('an image import (docker import) names its image only inside the tarball\'s repo, which dockmoat does not judge')]
       return queryValues(query, 'fromImage').flatMap((image) => withTags(image, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'pull fromImage')))
-    },
+    }),
   }],
-  ['POST /images/{name}/push', { head: (query, _c, policy, [name]) => withTags(name ?? '', queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'push')) }],
+  ['POST /images/{name}/push', { head: queryOnly((query, _c, policy, [name]) => withTags(name ?? '', queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'push'))) }],
   ['POST /images/{name}/tag', {
-    head: (query, _c, policy, [name]) => [
+    head: queryOnly((query, _c, policy, [name]) => [
       ...judgeImage(policy, name ?? '', 'tag source'),
       ...queryValues(query, 'repo').flatMap((repo) => withTags(repo, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'tag repo'))),
-    ],
+    ]),
   }],
   ['POST /images/load', { head: (_q, _c, policy) => (policy.allowImages === undefined ? [] : [imagesRefused('docker load brings images under the names inside the tarball, which dockmoat does not read')]) }],
   // API < 1.24 still takes a HostConfig in the start body, and 20.10 applies it
@@ -158,7 +158,7 @@ const INSPECTORS: ReadonlyMap<string, Inspector> = new Map<string, Inspector>([
       stampOwner(policy)
       return []
     },
-    ...(display === 'POST /commit' ? { head: (query: string, _c: string | undefined, policy: Scope) => queryValues(query, 'repo').flatMap((repo) => withTags(repo, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'commit repo'))) } : {}),
+    ...(display === 'POST /commit' ? { head: queryOnly((query, _c, policy) => queryValues(query, 'repo').flatMap((repo) => withTags(repo, queryValues(query, 'tag')).flatMap((ref) => judgeImage(policy, ref, 'commit repo')))) } : {}),
   }]),
   ['POST /build', { head: judgeBuild }],
   ['POST /session', { head: (_q, _c, policy) => judgeBuildKit(policy) }],
@@ -412,6 +412,11 @@ function judgeBuild(query: string, contentType: string | undefined, policy: Scop
     for (const mode of queryValues(query, 'networkmode')) {
       if (mode.startsWith('container:')) findings.push({ what: `build networkmode=${mode}`, variable: 'OWNER', fix: 'build without another container\'s network' })
     }
+    // The classic builder's step containers carry the labels of the Dockerfile and its
+    // base image (the `labels` query reaches only the final image), so they may claim
+    // another owner: they are removed after every step, failed ones included.
+    setQueryValue(policy, 'rm', '1')
+    setQueryValue(policy, 'forcerm', '1')
   }
   return findings.filter(isFinding)
 }
@@ -476,6 +481,19 @@ function capability(policy: Scope, name: string, at: string): Finding | undefine
 }
 
 const isFinding = (finding: Finding | undefined): finding is Finding => finding !== undefined
+
+type Head = NonNullable<Inspector['head']>
+
+/**
+ * A route whose query is judged (names, image references; OWNER's `container=` and rename
+ * checks): Go's r.Form puts a form body's values before the query's, so such a body is
+ * refused rather than left to override what was judged.
+ */
+function queryOnly(head: Head): Head {
+  return (query, contentType, policy, params) => isFormContentType(contentType)
+    ? [{ what: `a ${contentType} body would replace the query's values, which dockmoat judged`, variable: 'Content-Type', fix: 'send the parameters in the query, as the docker CLI does (no variable allows a form body here)' }]
+    : head(query, contentType, policy, params)
+}
 
 /** ALLOW_IMAGES: a restriction, not a grant, so MODE=audit enforces it too (no `need`). */
 function judgeImage(policy: GuardPolicy, reference: string, what: string): Finding[] {

@@ -6,7 +6,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cleanup, compose, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
+import { api, cleanup, compose, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
 import { startProxy, type LogLine } from '../helpers/proxy.ts'
 
 await requireDocker()
@@ -26,6 +26,10 @@ writeFileSync(policy, [
   'profiles:',
   '  - name: dashboard',
   `    match: { container: "${name}_dashboard_*" }`,
+  '    env: { CONTAINERS: 1 }',
+  // A leading wildcard, as in `*_traefik_1`: a link alias `/linker/x_aliased` would match it.
+  '  - name: aliased',
+  `    match: { container: "*_${name}_aliased" }`,
   '    env: { CONTAINERS: 1 }',
   '  - name: host',
   '    match: { source: 127.0.0.1 }',
@@ -107,4 +111,21 @@ t.test('a container on an address the dashboard held gets nothing of the dashboa
   const now = (await docker(['inspect', successor, '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`])).stdout.trim()
   const list = await callFrom(successor, '/v1.41/containers/json')
   t.notOk(list.ok, `the successor (address ${now}${now === address ? ', the dashboard\'s own' : ''}) is refused`)
+})
+
+t.test('a legacy link alias that matches the pattern does not name the container', async (t) => {
+  // Links on the default bridge add `/linker/alias` to the target's Names, and dockerd
+  // lists names sorted, so the alias can come first.
+  const target = `${name}_zz`
+  const linker = `${name}_aa`
+  t.teardown(() => cleanup('container', [linker, target]))
+  t.equal((await docker(['run', '-d', '--name', target, image, 'sleep', '300'])).code, 0, 'a container on the default bridge')
+  t.equal((await docker(['run', '-d', '--name', linker, '--link', `${target}:x_${name}_aliased`, image, 'sleep', '300'])).code, 0, 'another links to it with an alias the pattern *_..._aliased matches')
+  const names = JSON.parse((await docker(['inspect', target, '-f', '{{json .Name}}'])).stdout) as string
+  t.equal(names, `/${target}`, 'its own name')
+  const listed = ((await api('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ id: [(await docker(['inspect', target, '-f', '{{.Id}}'])).stdout.trim()] }))}`)).json as { Names: string[] }[])[0]?.Names ?? []
+  t.equal(listed[0], `/${linker}/x_${name}_aliased`, `dockerd lists the alias first among its names (${listed.join(', ')})`)
+  const bridge = (await docker(['network', 'inspect', 'bridge', '-f', '{{(index .IPAM.Config 0).Gateway}}'])).stdout.trim()
+  const r = await docker(['exec', target, 'wget', '-q', '-O', '-', `http://${bridge}:${proxy.port}/v1.41/containers/json`], { timeoutMs: 30_000 })
+  t.not(r.code, 0, 'the linked container is refused: the alias is not its name')
 })

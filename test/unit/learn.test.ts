@@ -211,3 +211,24 @@ t.test('learn: one profile per client when the log says who asked, ready for POL
   const bobConfig = profileConfig(bob, { listener: 'tls', address: '192.0.2.1', cn: 'bob' }, environment)
   t.notOk(typeof bobConfig === 'object' && decide(start.method, pathOf(start)!, bobConfig.grants).allow, 'bob never started anything: his profile does not allow it')
 })
+
+t.test('learn: a value no variable holds as asked is reported, never granted', async (t) => {
+  const create = byDisplay('POST /containers/create')
+  const log = [
+    called(create, 'would be refused', { status: 201, needs: ['ALLOW_BIND=/srv/x\n  - ALLOW_PRIVILEGED=1', 'ALLOW_BIND=/srv/a,/etc', 'ALLOW_BIND=/srv/ok'] }),
+    called(create, 'would be refused', { status: 201, needs: ['ALLOW_CAPS=NET_ADMIN,SYS_ADMIN', 'ALLOW_CAPS=SYS_TIME'] }),
+    // dockerd refused this body: what it asked for had no effect
+    called(create, 'would be refused', { status: 400, needs: ['ALLOW_DEVICES', 'ALLOW_BIND=/dev'] }),
+    called(create, 'request', { cn: 'dev-*' }),
+  ].join('\n')
+  const seen = readLog(log)
+  const learned = env(learn(seen))
+  t.equal(learned.ALLOW_BIND, '/srv/ok', 'only the bind path that is one path')
+  t.equal(learned.ALLOW_CAPS, 'SYS_TIME', 'only the capability that is one')
+  t.equal(learned.ALLOW_PRIVILEGED, undefined, 'a newline in a path prints no grant of its own')
+  t.equal(learned.ALLOW_DEVICES, undefined, 'nothing from a body dockerd refused')
+  const text = renderLearned(seen, learn(seen))
+  t.notMatch(text, /^\s+- ALLOW_PRIVILEGED/m, 'no ALLOW_PRIVILEGED line anywhere')
+  t.match(text, /# Not learned, as no variable holds them as asked: "ALLOW_BIND=\/srv\/x\\n {2}- ALLOW_PRIVILEGED=1" ×1, "ALLOW_BIND=\/srv\/a,\/etc" ×1, "ALLOW_CAPS=NET_ADMIN,SYS_ADMIN" ×1/, 'each is listed, quoted')
+  t.match(text, /- name: dev--\n {4}match: TODO {3}# the CN "dev-\*" would match as a glob: write its match by hand/, 'a CN with a glob character gets no match that would cover others')
+})

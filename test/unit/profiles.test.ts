@@ -88,7 +88,9 @@ t.test('a valid file: profiles, listeners, first match wins', async (t) => {
   const team = profileConfig(policy.profiles[1]!, who({ cn: 'ci-7', address: '10.1.2.3' }), environment)
   t.equal(typeof team === 'object' && team.owner?.id, 'team-ci-7', '${CN} inside a value')
   t.match(profileConfig(policy.profiles[0]!, who({}), environment), /uses \$\{CN\}, and this client showed no client certificate/, '${CN} without a certificate is refused')
-  t.match(profileConfig(policy.profiles[0]!, who({ cn: 'bad cn!' }), environment), /^profile alice does not apply to this client: .*"bad cn!/, 'a CN that makes no valid OWNER is refused, naming it')
+  for (const cn of ['bad cn!', 'dev-x/../..', 'dev-y,/', 'dev-*', 'dev-?', 'a..b', '../etc', 'x\ny']) {
+    t.match(profileConfig(policy.profiles[0]!, who({ cn }), environment), /^profile alice uses \$\{CN\}, and the certificate's CN .* is not one it can use \(letters, digits and _\.@- only\)$/, `CN ${JSON.stringify(cn)} is never substituted into a path, list or pattern`)
+  }
 })
 
 t.test('every problem of a file is named with its line and key', async (t) => {
@@ -148,8 +150,14 @@ t.test('image references compare as dockerd resolves them', async (t) => {
     ['busybox@sha256:0123', true], ['alpine:3.20', true], ['alpine', false], ['alpine:latest', false], ['alpine:3.19', false],
     ['registry.example.com/team/app:1', true], ['registry.example.com/team/sub/app', true], ['registry.example.com/other/app', false],
     ['evil/busybox', false], ['busybox2', false], ['registry.example.com.evil.org/team/app', false], ['78fd61820c99', false], ['', false],
+    // a pinned tag allows no digest: dockerd resolves `repo:tag@digest` by the digest
+    ['alpine:3.20@sha256:2d71', false], ['alpine@sha256:2d71', false],
   ]
   for (const [reference, allowed] of cases) t.equal(imageAllowed(patterns, reference), allowed, `${JSON.stringify(reference)} ${allowed ? 'allowed' : 'refused'}`)
+  const pinned = [imagePattern('alpine@sha256:2d71')]
+  t.ok(imageAllowed(pinned, 'alpine@sha256:2d71'), 'a pinned digest allows itself')
+  t.notOk(imageAllowed(pinned, 'alpine:latest@sha256:ffff'), '... and no other digest')
+  t.notOk(imageAllowed(pinned, 'alpine'), '... nor a tag')
 })
 
 function judged(method: string, path: string, body: string | undefined, env: Record<string, string>): Decision {
@@ -196,4 +204,40 @@ t.test('ALLOW_NAMES and ALLOW_IMAGES through the policy, as the proxy decides', 
   t.same(logged.allow && logged.subject, { image: 'busybox', cmd: ['/bin/sh', '-c', 'id'] }, 'the image and command are kept for the log, the environment is not')
   const exec = judged('POST', '/containers/x/exec', '{"Cmd":["cat","/etc/passwd"],"Env":["A=b"]}', { CONTAINERS: '1', EXEC: '1', POST: '1' })
   t.same(exec.allow && exec.subject, { cmd: ['cat', '/etc/passwd'] }, 'the exec command is kept for the log')
+})
+
+t.test('form bodies cannot replace the query values that were judged', async (t) => {
+  const env = { CONTAINERS: '1', IMAGES: '1', COMMIT: '1', POST: '1', ALLOW_NAMES: 'ci-*', ALLOW_IMAGES: 'busybox' }
+  const config = parseConfig(env)
+  for (const [path, what] of [
+    ['/v1.41/containers/ci-1/rename?name=ci-2', 'rename'],
+    ['/v1.41/images/busybox/tag?repo=busybox&tag=ok', 'tag'],
+    ['/v1.41/images/busybox/push?tag=ok', 'push'],
+    ['/v1.41/images/create?fromImage=busybox&tag=ok', 'pull'],
+    ['/v1.41/commit?container=x&repo=busybox', 'commit'],
+  ] as const) {
+    t.ok(decideRequest('POST', path, undefined, config).allow, `${what}: allowed with the values in the query`)
+    for (const contentType of ['application/x-www-form-urlencoded', 'Application/X-WWW-Form-Urlencoded; charset=utf-8', 'multipart/form-data; boundary=x']) {
+      const decision = decideRequest('POST', path, contentType, config)
+      t.match(!decision.allow && decision.reason, /body would replace the query's values, which dockmoat judged/, `${what}: refused with Content-Type ${contentType}`)
+    }
+  }
+  t.notOk(decideRequest('POST', '/v1.41/containers/x/rename?name=y', 'application/x-www-form-urlencoded', parseConfig({ CONTAINERS: '1', POST: '1', OWNER: 'a' })).allow, 'also without ALLOW_NAMES: OWNER judges the new name too')
+})
+
+t.test('a request keeps the profile it was admitted with across a reload', async (t) => {
+  const { Clients } = await import('../../src/clients.ts')
+  const before = parsePolicy('profiles:\n  - name: owned\n    match: { listener: plain }\n    env: { CONTAINERS: 1, POST: 1, OWNER: o1 }\n', 'before.yaml')
+  const after = parsePolicy('profiles:\n  - name: readonly\n    match: { listener: plain }\n    env: { CONTAINERS: 1 }\n', 'after.yaml')
+  const clients = new Clients(parseConfig({}), before)
+  const socket = { remoteAddress: '127.0.0.1' }
+  clients.arrived(socket, 'plain')
+  const slow = { socket } as unknown as import('node:http').IncomingMessage
+  const first = clients.admit(slow)
+  t.equal('profile' in first && first.profile, 'owned', 'admitted under the first policy')
+  clients.reload(after)
+  t.equal(clients.admit(slow), first, 'the same request keeps its admission (and so its OWNER) after SIGHUP')
+  t.equal(clients.profileOf(slow), 'owned', 'and logs that profile')
+  const next = clients.admit({ socket } as unknown as import('node:http').IncomingMessage)
+  t.equal('profile' in next && next.profile, 'readonly', 'the next request on the connection gets the new policy')
 })
