@@ -5,8 +5,9 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
+import { startProxy } from '../helpers/proxy.ts'
 import { REPO, dockmoatImage, eventually, show, socketGid } from './support.ts'
 
 await requireDocker()
@@ -149,4 +150,49 @@ t.test('examples/swarm-stack.yml: dockmoat as a global service, reached over the
   const create = await docker(['exec', standin, 'wget', '-q', '-S', '-O', '-', '--post-data', '{"Name":"x"}',
     '--header', 'Content-Type: application/json', 'http://dockmoat:2375/v1.41/services/create'], { timeoutMs: 20_000 })
   t.match(create.stderr, /403 Forbidden/, 'POST /services/create is refused')
+
+  await t.test('OWNER on swarm objects: services, secrets and configs of a are missing for b', (tt) => swarmOwnership(tt, busybox))
 })
+
+/** Two owners through two dockmoats on this swarm; every effect checked on dockerd directly. */
+async function swarmOwnership(t: Test, busybox: string): Promise<void> {
+  const grants = { SERVICES: '1', TASKS: '1', SECRETS: '1', CONFIGS: '1', NODES: '1', INFO: '1', POST: '1' }
+  const a = await startProxy({ ...grants, OWNER: 'swarm-a' })
+  const b = await startProxy({ ...grants, OWNER: 'swarm-b' })
+  const service = uniqueName('own-svc')
+  const secret = uniqueName('own-secret')
+  const config = uniqueName('own-config')
+  t.teardown(async () => {
+    await a.stop()
+    await b.stop()
+    await docker(['service', 'rm', service])
+    await docker(['secret', 'rm', secret])
+    await docker(['config', 'rm', config])
+  })
+  const as = (proxy: typeof a, args: string[], input?: string) => docker(args, { host: proxy.dockerHost, timeoutMs: 60_000, ...(input === undefined ? {} : { input }) })
+
+  t.equal((await as(a, ['secret', 'create', secret, '-'], 's3cret')).code, 0, 'a creates a secret')
+  t.equal((await as(a, ['config', 'create', config, '-'], 'conf')).code, 0, 'a creates a config')
+  t.equal((await as(a, ['service', 'create', '--detach', '--name', service, '--replicas', '0', busybox, 'sleep', '60'])).code, 0, 'a creates a service')
+  const label = (kind: string, name: string, field: string) => docker([kind, 'inspect', name, '--format', `{{index ${field} "dockmoat.owner"}}`])
+  t.equal((await label('secret', secret, '.Spec.Labels')).stdout.trim(), 'swarm-a', 'dockerd: the secret carries a\'s label')
+  t.equal((await label('config', config, '.Spec.Labels')).stdout.trim(), 'swarm-a', 'dockerd: the config carries a\'s label')
+  t.equal((await label('service', service, '.Spec.Labels')).stdout.trim(), 'swarm-a', 'dockerd: the service carries a\'s label')
+  t.equal((await label('service', service, '.Spec.TaskTemplate.ContainerSpec.Labels')).stdout.trim(), 'swarm-a', '... and so do its task containers')
+
+  for (const [kind, name] of [['secret', secret], ['config', config], ['service', service]] as const) {
+    t.ok((await as(a, [kind, 'ls', '--format', '{{.Name}}'])).stdout.split('\n').includes(name), `a lists its ${kind}`)
+    t.notOk((await as(b, [kind, 'ls', '--format', '{{.Name}}'])).stdout.split('\n').includes(name), `b does not list a's ${kind}`)
+    const missing = `${name}-missing`
+    for (const verb of ['inspect', 'rm']) {
+      const foreign = await as(b, [kind, verb, name])
+      const absent = await as(b, [kind, verb, missing])
+      t.not(foreign.code, 0, `b: ${kind} ${verb} of a's fails`)
+      t.equal(foreign.stderr.replaceAll(name, 'X'), absent.stderr.replaceAll(missing, 'X'), `b: ${kind} ${verb} of a's answers exactly as of a missing one (${foreign.stderr.trim()})`)
+    }
+    t.equal((await docker([kind, 'inspect', name])).code, 0, `dockerd still has a's ${kind}`)
+  }
+  const scaled = await as(b, ['service', 'scale', '--detach', `${service}=1`])
+  t.not(scaled.code, 0, 'b cannot scale a\'s service')
+  t.equal((await docker(['service', 'inspect', service, '--format', '{{.Spec.Mode.Replicated.Replicas}}'])).stdout.trim(), '0', 'dockerd: still 0 replicas')
+}
