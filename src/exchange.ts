@@ -9,6 +9,7 @@ import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
 import type { Clients } from './clients.ts'
+import type { UpstreamSockets } from './relay.ts'
 import type { GoObject } from './guard/go-decode.ts'
 import { peerOf } from './identity.ts'
 
@@ -39,7 +40,10 @@ export interface Context {
   config: Config
   metrics?: Observer
   log: Logger
+  /** dockmoat's own requests to dockerd (health, ownership lookups) and hijacks. */
   upstream: Pool
+  /** Raw connections to dockerd for relaying clients' calls (relay.ts). */
+  relayPool: UpstreamSockets
   /** Who is asking, and the configuration that decides their calls (clients.ts). */
   clients: Clients
   /** Exchanges being answered; shutdown gives them a grace period to finish. */

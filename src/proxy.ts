@@ -1,10 +1,9 @@
-// The request path: accept, classify and gate (policy.ts), inspect the body (guard/), forward, log.
+// The request path: accept, classify and gate (policy.ts), inspect the body (guard/), own (owner/), forward (relay.ts), log.
 import http from './node-http.ts'
 import { createRequire } from 'node:module'
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { TlsOptions, TLSSocket } from 'node:tls'
 import type { Duplex } from 'node:stream'
-import type { Dispatcher } from 'undici'
 // The Pool's own module rather than undici's index, which loads everything the package
 // offers (fetch, WebSocket, mock agents, cache stores) for a client dockmoat never uses.
 // An internal path, hence undici's exact version in package.json. The bundle also leaves
@@ -19,8 +18,8 @@ import type { PolicyFile } from './profiles.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { askDockerd, clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
+import { relay, UpstreamSockets } from './relay.ts'
 import { own, type EventFilter } from './owner/own.ts'
-import { StringDecoder } from 'node:string_decoder'
 import { rememberPeer } from './identity.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
@@ -57,7 +56,7 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
     headersTimeout: 0,
     bodyTimeout: 0,
   })
-  const ctx: Context = { config, log, upstream, clients: new Clients(config, policy, () => containerAddresses(ctx)), open: 0, streams: new Set() }
+  const ctx: Context = { config, log, upstream, relayPool: new UpstreamSockets(config.socketPath), clients: new Clients(config, policy, () => containerAddresses(ctx)), open: 0, streams: new Set() }
 
   const options: ServerOptions = {
     // Protects against clients that never finish their headers; bodies may take hours.
@@ -189,6 +188,7 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
     // side); their close handlers then write their log lines.
     for (const each of servers) each.closeAllConnections()
     await settled(500)
+    ctx.relayPool.destroy()
     await upstream.destroy()
   }
 
@@ -314,104 +314,38 @@ function health(ctx: Context, res: ServerResponse): void {
   })
 }
 
-/**
- * A stream of JSON lines (dockerd's events) passed on line by line, in order, keeping
- * only those `keep` allows; dockerd is paused while a line is judged, and while the
- * client does not read.
- */
-function filterLines(ctx: Context, res: ServerResponse, upstream: { pause(): void; resume(): void }, keep: EventFilter, sent: (bytes: number) => void) {
-  const decoder = new StringDecoder('utf8')
-  let partial = ''
-  let queue = Promise.resolve()
-  let waiting = 0
-  const judge = async (line: string): Promise<void> => {
-    let kept = false
-    try {
-      kept = await keep(line)
-    } catch (error) {
-      ctx.log.error({ err: error }, 'an event could not be judged; it is not passed on')
-    }
-    if (kept && !res.destroyed) {
-      sent(Buffer.byteLength(line) + 1)
-      if (!res.write(line + '\n')) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve) })
-    }
-    if (--waiting === 0) upstream.resume()
-  }
-  return {
-    push(chunk: Buffer): void {
-      const lines = (partial + decoder.write(chunk)).split('\n')
-      partial = lines.pop()!
-      for (const line of lines) {
-        if (line.trim() === '') continue
-        if (waiting++ === 0) upstream.pause()
-        queue = queue.then(() => judge(line))
-      }
-    },
-    end(): void {
-      const last = partial + decoder.end()
-      if (last.trim() !== '') {
-        waiting++
-        queue = queue.then(() => judge(last))
-      }
-      void queue.then(() => res.end())
-    },
-  }
-}
 
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
-// dockerd's answer is written straight into the client's response as it arrives, with
-// backpressure both ways (no intermediate stream: this is the hot path).
+// dockerd's answer is copied to the client's socket as it arrives (relay.ts), with
+// backpressure both ways: nothing re-parses or re-frames it on the hot path.
 function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer, events?: EventFilter): void {
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
-  let abortUpstream = (_reason: Error): void => {}
+  let complete = false
   const stream: Stream | undefined = decision.route.stream ? { destroy: () => res.destroy() } : undefined
   opened(ctx, stream)
-  res.on('close', () => {
-    if (!res.writableFinished) abortUpstream(new Error('the client went away'))
-    closed(ctx, stream)
-    logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete: res.writableFinished, client })
-  })
-
-  let filter: ReturnType<typeof filterLines> | undefined
-  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, body !== undefined)
-  if (body !== undefined) headers.push('content-length', String(body.length))
-  ctx.upstream.dispatch({
+  const abort = relay(ctx.relayPool, {
+    method: req.method ?? 'GET',
     path: decision.forward,
-    method: req.method as Dispatcher.HttpMethod,
-    headers,
-    body: body ?? (hasBody(req) ? req : null),
-  }, {
-    onRequestStart(controller) {
-      abortUpstream = (reason) => controller.abort(reason)
+    headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true),
+    body: body ?? (hasBody(req) ? req : undefined),
+    http10: req.httpVersion === '1.0',
+    ...(events === undefined ? {} : { lines: events }),
+  }, res, {
+    onHead: () => {},
+    onBytes: (count) => { bytes += count },
+    onUnanswered: (error) => {
+      if (!res.headersSent && !res.destroyed) sendJson(res, 502, upstreamError(ctx, error))
     },
-    onResponseStart(controller, statusCode, headers) {
-      res.writeHead(statusCode, clientResponseHeaders(headers))
-      // Streams (events, logs -f) must show their headers before the first chunk arrives.
-      if (decision.route.stream) res.flushHeaders()
-      res.on('drain', () => controller.resume())
-      if (events !== undefined && statusCode === 200) filter = filterLines(ctx, res, controller, events, (n) => { bytes += n })
-    },
-    onResponseData(controller, chunk) {
-      if (filter !== undefined) return filter.push(chunk)
-      bytes += chunk.length
-      if (!res.write(chunk)) controller.pause()
-    },
-    onResponseEnd() {
-      if (filter === undefined) res.end()
-      else filter.end()
-    },
-    onResponseError(_controller, error) {
-      if (res.destroyed) return
-      if (res.headersSent) {
-        res.destroy()
-        return
-      }
-      sendJson(res, 502, upstreamError(ctx, error))
-    },
+  })
+  res.on('finish', () => { complete = true })
+  res.on('close', () => {
+    if (!complete) abort()
+    closed(ctx, stream)
+    logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete, client })
   })
 }

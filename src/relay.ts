@@ -1,0 +1,310 @@
+// The way back, byte for byte: the request (already judged) is written to a raw
+// connection to dockerd, and dockerd's answer is copied to the client's socket as it
+// arrives. Only the head is parsed (to drop hop-by-hop headers); framing.ts follows the
+// body to know where the answer ends, so keep-alive and pipelining go on as before.
+// Node's ServerResponse is then told the answer is written (its internal _header and
+// _headerSent: the documented API would frame the body a second time).
+import net, { type Socket } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { StringDecoder } from 'node:string_decoder'
+import { bodyMode, BodyScanner, parseHead, type Head } from './framing.ts'
+
+const IDLE_MS = 4000
+
+/** Idle keep-alive connections to dockerd's socket. */
+export class UpstreamSockets {
+  private readonly idle: Socket[] = []
+  private readonly socketPath: string
+
+  constructor(socketPath: string) {
+    this.socketPath = socketPath
+  }
+
+  /** An idle connection (`reused`), or a new one. */
+  take(): { socket: Socket; reused: boolean } {
+    const socket = this.idle.pop()
+    if (socket !== undefined) {
+      socket.removeAllListeners('close')
+      socket.removeAllListeners('error')
+      socket.removeAllListeners('timeout')
+      socket.setTimeout(0)
+      return { socket, reused: true }
+    }
+    const fresh = net.connect(this.socketPath)
+    fresh.setNoDelay(true)
+    return { socket: fresh, reused: false }
+  }
+
+  give(socket: Socket): void {
+    if (socket.destroyed || this.idle.length >= 64) return void socket.destroy()
+    socket.removeAllListeners('data')
+    socket.removeAllListeners('end')
+    socket.removeAllListeners('error')
+    socket.removeAllListeners('close')
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => {
+      const at = this.idle.indexOf(socket)
+      if (at !== -1) this.idle.splice(at, 1)
+    })
+    // As undici does: an idle connection is dropped after a while, so a dockerd that went
+    // away (or a socket path that now leads elsewhere) is noticed at the next call.
+    socket.setTimeout(IDLE_MS, () => socket.destroy())
+    this.idle.push(socket)
+  }
+
+  destroy(): void {
+    for (const socket of this.idle.splice(0)) socket.destroy()
+  }
+}
+
+// Hop-by-hop headers of dockerd's answer (RFC 9110 7.6.1). Transfer-Encoding and
+// Content-Length stay: the body is relayed as framed.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer'])
+
+export interface Relayed {
+  /** Called once dockerd's head is known: the status the client gets. */
+  onHead(status: number): void
+  /** Bytes of the answer's body relayed to the client. */
+  onBytes(count: number): void
+  /** dockerd could not be reached or did not answer HTTP before its head: answer 502. */
+  onUnanswered(error: Error): void
+}
+
+export interface RelayRequest {
+  method: string
+  path: string
+  /** `[name, value, ...]` without hop-by-hop headers. */
+  headers: string[]
+  /** The judged body, or the request stream itself. */
+  body: Buffer | IncomingMessage | undefined
+  http10: boolean
+  /** Judges each line of a JSON-lines body (OWNER's event stream); the others are dropped. */
+  lines?: (line: string) => Promise<boolean>
+}
+
+/**
+ * Sends `request` to dockerd and relays its answer to `res`'s socket. Returns a function
+ * that aborts the exchange (the client went away, or shutdown).
+ */
+export function relay(pool: UpstreamSockets, request: RelayRequest, res: ServerResponse, hooks: Relayed): (reason?: Error) => void {
+  let upstream: Socket | undefined
+  let aborted = false
+  const abort = (): void => {
+    aborted = true
+    upstream?.destroy()
+  }
+  const start = (): void => {
+    if (aborted) return
+    attempt(pool, request, res, hooks, (socket) => { upstream = socket }, true)
+  }
+  // A pipelined request's answer waits for the ones before it: Node gives `res` the
+  // socket when its turn comes.
+  if (res.socket !== null) start()
+  else res.once('socket', start)
+  return abort
+}
+
+function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerResponse, hooks: Relayed, using: (socket: Socket) => void, mayRetry: boolean): void {
+  const { socket, reused } = pool.take()
+  using(socket)
+  const client = res.socket!
+  let pending: Buffer = Buffer.alloc(0)
+  let head: Head | undefined
+  let scanner: BodyScanner | undefined
+  let requestSent = request.body === undefined || Buffer.isBuffer(request.body)
+  let lineFilter: ReturnType<typeof filterLines> | undefined
+  let finished = false
+
+  const finish = (keepUpstream: boolean): void => {
+    if (finished) return
+    finished = true
+    socket.removeAllListeners('data')
+    if (keepUpstream && requestSent && !request.http10) pool.give(socket)
+    else socket.destroy()
+    const done = (): void => {
+      if (!client.destroyed) res.end()
+    }
+    if (lineFilter !== undefined) lineFilter.end(done)
+    else done()
+  }
+
+  const relayBody = (bytes: Buffer): void => {
+    const taken = scanner!.scan(bytes)
+    if (scanner!.problem !== undefined) return broken()
+    if (lineFilter === undefined && taken > 0) {
+      hooks.onBytes(taken)
+      if (!client.write(taken === bytes.length ? bytes : bytes.subarray(0, taken))) {
+        socket.pause()
+        client.once('drain', () => socket.resume())
+      }
+    }
+    if (scanner!.done) finish(taken === bytes.length)
+  }
+
+  // After the head went out, a misbehaving dockerd can only end the client's connection:
+  // never can bytes of a next answer reach it.
+  const broken = (): void => {
+    finished = true
+    socket.destroy()
+    client.destroy()
+  }
+
+  socket.on('data', (chunk: Buffer) => {
+    if (head !== undefined) return relayBody(chunk)
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    const parsed = parseHead(pending)
+    if (parsed === undefined) return
+    if (typeof parsed === 'string') return unanswered(new Error(`dockerd's answer is not HTTP: ${parsed}`))
+    if (parsed.status >= 100 && parsed.status < 200) {
+      // Interim answers (dockerd sends none unless asked): skip to the final one.
+      pending = pending.subarray(parsed.length)
+      return
+    }
+    const mode = bodyMode(parsed, request.method)
+    if (typeof mode === 'string') return unanswered(new Error(`dockerd's answer has ${mode}`))
+    head = parsed
+    hooks.onHead(parsed.status)
+    const closeDelimited = mode.kind === 'close'
+    if (closeDelimited) res.shouldKeepAlive = false
+    if (request.lines !== undefined && parsed.status === 200 && (mode.kind === 'chunked' || closeDelimited)) {
+      lineFilter = filterLines(request.lines, mode.kind === 'chunked', (text) => {
+        hooks.onBytes(Buffer.byteLength(text))
+        return client.write(text)
+      }, client)
+    }
+    scanner = new BodyScanner(mode, lineFilter === undefined ? undefined : (payload) => lineFilter!.push(payload))
+    const text = clientHead(parsed, !res.shouldKeepAlive)
+    // `_last` is what _storeHeader would have set: the connection closes after this answer
+    // when the client asked so (Connection: close, HTTP/1.0) or the body is close-delimited.
+    Object.assign(res, { statusCode: parsed.status, _header: text, _headerSent: true, _last: !res.shouldKeepAlive })
+    client.write(text)
+    const rest = pending.subarray(parsed.length)
+    pending = Buffer.alloc(0)
+    if (scanner.done) finish(rest.length === 0)
+    else if (rest.length > 0) relayBody(rest)
+  })
+  socket.on('end', () => {
+    if (finished) return
+    if (head === undefined) return unanswered(new Error('dockerd closed the connection before answering'))
+    // A close-delimited body ends here; any other is cut short.
+    if (scanner?.closeDelimited === true) finish(false)
+    else broken()
+  })
+  socket.on('error', (error: Error) => {
+    if (finished) return
+    if (head === undefined) unanswered(error)
+    else broken()
+  })
+
+  function unanswered(error: Error): void {
+    if (finished) return
+    finished = true
+    socket.destroy()
+    // An idle connection dockerd had closed: the request, if it can be sent again, is.
+    if (reused && mayRetry && head === undefined && pending.length === 0 && (request.body === undefined || Buffer.isBuffer(request.body))) {
+      attempt(pool, request, res, hooks, using, false)
+      return
+    }
+    hooks.onUnanswered(error)
+  }
+
+  const framing: string[] = []
+  const body = request.body
+  if (Buffer.isBuffer(body)) framing.push('Content-Length', String(body.length))
+  const streamed = body !== undefined && !Buffer.isBuffer(body)
+  const declared = streamed ? body.headers['content-length'] : undefined
+  if (streamed) framing.push(...(declared !== undefined ? ['Content-Length', declared] : ['Transfer-Encoding', 'chunked']))
+  socket.write(requestHead(request, framing))
+  if (Buffer.isBuffer(body)) {
+    if (body.length > 0) socket.write(body)
+  } else if (streamed) {
+    const chunked = declared === undefined
+    body.on('data', (chunk: Buffer) => {
+      if (socket.destroyed) return
+      let ok: boolean
+      if (chunked) {
+        // Three writes in one go (cork): the payload is not copied to frame it.
+        socket.cork()
+        socket.write(`${chunk.length.toString(16)}\r\n`)
+        socket.write(chunk)
+        ok = socket.write(CRLF)
+        socket.uncork()
+      } else {
+        ok = socket.write(chunk)
+      }
+      if (!ok) {
+        body.pause()
+        socket.once('drain', () => body.resume())
+      }
+    })
+    body.on('end', () => {
+      if (chunked && !socket.destroyed) socket.write('0\r\n\r\n')
+      requestSent = true
+    })
+  }
+}
+
+const CRLF = Buffer.from('\r\n')
+
+function requestHead(request: RelayRequest, framing: string[]): string {
+  const lines = [`${request.method} ${request.path} HTTP/1.${request.http10 ? 0 : 1}`]
+  let host = false
+  const all = [...request.headers, ...framing]
+  for (let i = 0; i < all.length; i += 2) {
+    if (all[i]!.toLowerCase() === 'host') host = true
+    lines.push(`${all[i]}: ${all[i + 1]}`)
+  }
+  // Go's server refuses an HTTP/1.1 request without a Host.
+  if (!host) lines.push('Host: docker')
+  return lines.join('\r\n') + '\r\n\r\n'
+}
+
+function clientHead(head: Head, closing: boolean): string {
+  const named = new Set(head.headers.filter(([name]) => name.toLowerCase() === 'connection').flatMap(([, value]) => value.split(',').map((t) => t.trim().toLowerCase())))
+  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`]
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase()
+    if (!HOP_BY_HOP.has(lower) && !named.has(lower)) lines.push(`${name}: ${value}`)
+  }
+  if (closing) lines.push('Connection: close')
+  return lines.join('\r\n') + '\r\n\r\n'
+}
+
+/**
+ * A JSON-lines body passed on line by line, in order, keeping only what `keep` allows;
+ * re-chunked when dockerd chunked it. dockerd is not paused here (events are small and
+ * rare next to a client's read rate); a line that cannot be judged is dropped.
+ */
+function filterLines(keep: (line: string) => Promise<boolean>, chunked: boolean, write: (text: string) => boolean, client: Socket) {
+  const decoder = new StringDecoder('utf8')
+  let partial = ''
+  let queue = Promise.resolve()
+  const judge = async (line: string): Promise<void> => {
+    let kept = false
+    try {
+      kept = await keep(line)
+    } catch {
+      kept = false
+    }
+    if (!kept || client.destroyed) return
+    const text = line + '\n'
+    write(chunked ? `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n` : text)
+  }
+  return {
+    push(payload: Buffer): void {
+      const lines = (partial + decoder.write(payload)).split('\n')
+      partial = lines.pop()!
+      for (const line of lines) if (line.trim() !== '') queue = queue.then(() => judge(line))
+    },
+    end(done: () => void): void {
+      const last = partial + decoder.end()
+      if (last.trim() !== '') {
+        queue = queue.then(() => judge(last))
+      }
+      void queue.then(() => {
+        if (chunked && !client.destroyed) write('0\r\n\r\n')
+        done()
+      })
+    },
+  }
+}

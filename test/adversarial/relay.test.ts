@@ -1,0 +1,99 @@
+// The byte relay (relay.ts) when dockerd misbehaves, with a stand-in upstream on a unix
+// socket that answers each container name with a broken shape (no dockerd produces these:
+// the stand-in is the only way to send them), and pipelining against the REAL dockerd.
+// The client must get a clean error or a closed connection, never bytes of another answer.
+import t from 'tap'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { requireDocker } from '../helpers/docker.ts'
+import { startProxy } from '../helpers/proxy.ts'
+
+await requireDocker()
+
+const SMUGGLED = 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED'
+const ANSWERS: Record<string, string> = {
+  ok: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+  truncated: 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc',
+  'close-mid-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab',
+  'bad-chunk': `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'f'.repeat(2000)}\r\n`,
+  'not-http': 'SSH-2.0-OpenSSH\r\n\r\n',
+  'both-framings': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  'extra-bytes': `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}${SMUGGLED}`,
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockmoat-relay-'))
+const socketPath = path.join(dir, 'upstream.sock')
+const upstream = net.createServer((socket) => {
+  let buffered = ''
+  socket.on('data', (chunk) => {
+    buffered += chunk.toString('latin1')
+    for (let end = buffered.indexOf('\r\n\r\n'); end !== -1; end = buffered.indexOf('\r\n\r\n')) {
+      const requestLine = buffered.slice(0, buffered.indexOf('\r\n'))
+      buffered = buffered.slice(end + 4)
+      const name = /\/containers\/([^/]+)\/json/.exec(requestLine)?.[1] ?? 'ok'
+      socket.write(ANSWERS[name] ?? ANSWERS.ok!)
+      if (name !== 'ok' && name !== 'extra-bytes') socket.end()
+    }
+  })
+  socket.on('error', () => socket.destroy())
+})
+await new Promise<void>((resolve) => upstream.listen(socketPath, resolve))
+t.teardown(() => {
+  upstream.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const standIn = await startProxy({ CONTAINERS: '1', SOCKET_PATH: socketPath })
+t.teardown(() => standIn.stop())
+
+/** Writes `text` on one connection and returns everything read until the server closes it (or 3 s pass). */
+function converse(port: number, text: string): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text))
+    let data = ''
+    const timer = setTimeout(() => { socket.destroy(); resolve({ data, closed: false }) }, 3000)
+    socket.on('data', (chunk) => { data += chunk.toString('latin1') })
+    socket.on('error', () => undefined)
+    socket.on('close', () => { clearTimeout(timer); resolve({ data, closed: true }) })
+  })
+}
+
+const get = (name: string, extra = ''): string => `GET /v1.41/containers/${name}/json HTTP/1.1\r\nHost: x\r\n${extra}\r\n`
+
+t.test('a misbehaving upstream: a closed connection or a 502, never another answer\'s bytes', async (t) => {
+  for (const name of ['truncated', 'close-mid-chunk', 'bad-chunk']) {
+    // A second, pipelined request rides behind: it must not be answered on this connection.
+    const r = await converse(standIn.port, get(name) + get('ok'))
+    t.ok(r.closed, `${name}: the client's connection is closed`)
+    t.match(r.data, /^HTTP\/1\.1 200 OK\r\n/, `${name}: after the head dockerd had sent`)
+    t.equal(r.data.split('HTTP/1.1 ').length - 1, 1, `${name}: and no second answer (${JSON.stringify(r.data.slice(-40))})`)
+  }
+  for (const name of ['not-http', 'both-framings']) {
+    const r = await converse(standIn.port, get(name, 'Connection: close\r\n'))
+    t.match(r.data, /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*"message":"dockmoat cannot reach the Docker Engine at [^"]*upstream\.sock: dockerd's answer/, `${name}: 502 naming the socket and what was wrong`)
+  }
+  const extra = await converse(standIn.port, get('extra-bytes') + get('ok', 'Connection: close\r\n'))
+  const answers = extra.data.split('HTTP/1.1 ').slice(1)
+  t.equal(answers.length, 2, 'extra bytes after an answer: two answers for two requests')
+  t.notMatch(extra.data, /SMUGGLED/, 'and the bytes after the first answer never reach the client')
+})
+
+t.test('pipelined calls against the real dockerd: each answered in order, whole, refusals between them', async (t) => {
+  const proxy = await startProxy({ VERSION: '1', PING: '1' })
+  t.teardown(() => proxy.stop())
+  const requests = [
+    'GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n',
+    'GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\n\r\n',
+    'HEAD /_ping HTTP/1.1\r\nHost: x\r\n\r\n',
+    'GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\n\r\n',
+    'GET /v1.41/version HTTP/1.1\r\nHost: x\r\n\r\n',
+    'GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  ]
+  const r = await converse(proxy.port, requests.join(''))
+  t.ok(r.closed, 'the connection closes after the last (Connection: close)')
+  const statuses = [...r.data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
+  t.same(statuses, [200, 403, 200, 403, 200, 200], 'six answers, in order')
+  t.match(r.data, /\r\n\r\nOK[\s\S]*"message":"dockmoat refused GET \/v1\.41\/containers\/json[\s\S]*"message":"dockmoat refused GET \/debug\/pprof\/[\s\S]*"ApiVersion":"1\.\d+"[\s\S]*\r\n\r\nOK$/, 'each body whole, none cut, nothing after the last')
+})
