@@ -9,7 +9,7 @@ import type { Decision } from './policy.ts'
 import type { Config } from './settings.ts'
 import { rawResponseHead } from './headers.ts'
 import type { Clients } from './clients.ts'
-import type { UpstreamSockets } from './relay.ts'
+import { ask, type UpstreamSockets } from './relay.ts'
 import type { GoObject } from './guard/go-decode.ts'
 import { peerOf } from './identity.ts'
 
@@ -40,8 +40,8 @@ export interface Context {
   config: Config
   metrics?: Observer
   log: Logger
-  /** dockmoat's own requests to dockerd (health, ownership lookups) and hijacks. */
-  upstream: Pool
+  /** undici, for the hijack routes (attach, exec start): loaded at the first. */
+  upstream: () => Promise<Pool>
   /** Raw connections to dockerd for relaying clients' calls (relay.ts). */
   relayPool: UpstreamSockets
   /** Who is asking, and the configuration that decides their calls (clients.ts). */
@@ -77,38 +77,17 @@ export interface Answer { status: number; headers: IncomingHttpHeaders; body: Bu
 
 /** One request of dockmoat's own to dockerd (health, ownership lookups), answered whole. */
 export function askDockerd(ctx: Context, path: string, method: 'GET' | 'POST' = 'GET', body?: string, timeoutMs = 30_000): Promise<Answer> {
-  return new Promise((resolve) => {
-    let status = 0
-    let headers: IncomingHttpHeaders = {}
-    const chunks: Buffer[] = []
-    ctx.upstream.dispatch({
-      path, method, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-      headers: body === undefined ? [] : ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))],
-      body: body ?? null,
-    }, {
-      onRequestStart() {},
-      onResponseStart(_controller, statusCode, responseHeaders) {
-        status = statusCode
-        headers = responseHeaders
-      },
-      onResponseData(_controller, chunk) { chunks.push(chunk) },
-      onResponseEnd() {
-        const answer = Buffer.concat(chunks)
-        const text = answer.toString('utf8')
-        let json: GoObject = {}
-        try {
-          const parsed: unknown = JSON.parse(text)
-          if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as GoObject
-        } catch {
-          // not JSON: kept as the message
-        }
-        resolve({ status, headers, body: answer, json, message: typeof json.message === 'string' ? json.message : text })
-      },
-      onResponseError(_controller, error) {
-        resolve({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: upstreamError(ctx, error) })
-      },
-    })
-  })
+  return ask(ctx.relayPool, method, path, body, timeoutMs).then(({ status, headers, body: answer }) => {
+    const text = answer.toString('utf8')
+    let json: GoObject = {}
+    try {
+      const parsed: unknown = JSON.parse(text)
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as GoObject
+    } catch {
+      // not JSON: kept as the message
+    }
+    return { status, headers, body: answer, json, message: typeof json.message === 'string' ? json.message : text }
+  }, (error: unknown) => ({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: upstreamError(ctx, error) }))
 }
 
 export function jsonBody(message: string): string {

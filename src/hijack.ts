@@ -76,13 +76,13 @@ export function hijack(ctx: Context, req: IncomingMessage, client: Duplex, head:
         }
       },
     }
-    ctx.upstream.dispatch({
+    void ctx.upstream().then((pool) => pool.dispatch({
       path: decision.forward,
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body: body.length > 0 ? body : null,
       upgrade: req.headers.upgrade ?? 'tcp',
-    }, handler)
+    }, handler))
   })
 }
 

@@ -4,11 +4,7 @@ import { createRequire } from 'node:module'
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { TlsOptions, TLSSocket } from 'node:tls'
 import type { Duplex } from 'node:stream'
-// The Pool's own module rather than undici's index, which loads everything the package
-// offers (fetch, WebSocket, mock agents, cache stores) for a client dockmoat never uses.
-// An internal path, hence undici's exact version in package.json. The bundle also leaves
-// out node:http2 (see the build script in package.json).
-import Pool from 'undici/lib/dispatcher/pool.js'
+import type { Pool } from 'undici'
 import type { Logger } from 'pino'
 import { appendMembers, decideBody, decideRequest, decideResolved, isHijackRoute, type Decision } from './policy.ts'
 import { resolveHostPaths } from './bind-view.ts'
@@ -49,13 +45,20 @@ function clientFor(ctx: Context, req: IncomingMessage): Client {
 
 /** The proxy's plain server, and its TLS server when `tls` (tls.ts) is given. */
 export function createProxy(config: Config, log: Logger, tls?: TlsOptions, policy?: PolicyFile) {
-  const upstream = new Pool('http://docker', {
+  // undici (only for hijacks now) is loaded at the first one: it costs ~16 MiB resident,
+  // its HTTP parser compiled to WebAssembly included.
+  let hijackPool: Promise<Pool> | undefined
+  // The Pool's own module rather than undici's index, which loads everything the package
+  // offers (fetch, WebSocket, mock agents, cache stores) for a client dockmoat never uses.
+  // An internal path, hence undici's exact version in package.json. The bundle also leaves
+  // out node:http2 (see the build script in package.json).
+  const upstream = (): Promise<Pool> => (hijackPool ??= import('undici/lib/dispatcher/pool.js').then(({ default: UndiciPool }) => new UndiciPool('http://docker', {
     socketPath: config.socketPath,
     pipelining: 1,
-    // No cut on long streams: /events, logs -f, attach and builds may last hours.
+    // No cut on long streams: attach, exec and BuildKit sessions may last hours.
     headersTimeout: 0,
     bodyTimeout: 0,
-  })
+  })))
   const ctx: Context = { config, log, upstream, relayPool: new UpstreamSockets(config.socketPath), clients: new Clients(config, policy, () => containerAddresses(ctx)), open: 0, streams: new Set() }
 
   const options: ServerOptions = {
@@ -189,7 +192,7 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
     for (const each of servers) each.closeAllConnections()
     await settled(500)
     ctx.relayPool.destroy()
-    await upstream.destroy()
+    if (hijackPool !== undefined) await (await hijackPool).destroy()
   }
 
   async function settled(withinMs: number): Promise<void> {

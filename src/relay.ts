@@ -308,3 +308,66 @@ function filterLines(keep: (line: string) => Promise<boolean>, chunked: boolean,
     },
   }
 }
+
+/** A whole answer of dockerd to one of dockmoat's own requests. */
+export interface Asked { status: number; headers: Record<string, string>; body: Buffer }
+
+/**
+ * One request of dockmoat's own (health, ownership lookups), answered whole, on the same
+ * connections as the relay. Rejects when dockerd cannot be reached, answers no HTTP, or
+ * takes longer than `timeoutMs`.
+ */
+export function ask(pool: UpstreamSockets, method: string, path: string, body: string | undefined, timeoutMs: number, mayRetry = true): Promise<Asked> {
+  return new Promise((resolve, reject) => {
+    const { socket, reused } = pool.take()
+    let pending: Buffer = Buffer.alloc(0)
+    let head: Head | undefined
+    let scanner: BodyScanner | undefined
+    const chunks: Buffer[] = []
+    let settled = false
+    const fail = (error: Error): void => {
+      if (settled) return
+      settled = true
+      socket.destroy()
+      if (reused && mayRetry && head === undefined && pending.length === 0) ask(pool, method, path, body, timeoutMs, false).then(resolve, reject)
+      else reject(error)
+    }
+    const done = (rest: number): void => {
+      settled = true
+      socket.setTimeout(0)
+      if (rest === 0 && !scanner!.closeDelimited) pool.give(socket)
+      else socket.destroy()
+      const headers: Record<string, string> = {}
+      for (const [name, value] of head!.headers) headers[name.toLowerCase()] = value
+      resolve({ status: head!.status, headers, body: Buffer.concat(chunks) })
+    }
+    socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`)))
+    socket.on('data', (chunk: Buffer) => {
+      if (settled) return
+      let bytes = chunk
+      if (head === undefined) {
+        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+        const parsed = parseHead(pending)
+        if (parsed === undefined) return
+        if (typeof parsed === 'string') return fail(new Error(`dockerd's answer is not HTTP: ${parsed}`))
+        const mode = bodyMode(parsed, method)
+        if (typeof mode === 'string') return fail(new Error(`dockerd's answer has ${mode}`))
+        head = parsed
+        scanner = new BodyScanner(mode, (payload) => chunks.push(Buffer.from(payload)))
+        bytes = pending.subarray(parsed.length)
+        if (scanner.done) return done(bytes.length)
+      }
+      const taken = scanner!.scan(bytes)
+      if (scanner!.problem !== undefined) return fail(new Error(`dockerd's answer is broken: ${scanner!.problem}`))
+      if (scanner!.done) done(bytes.length - taken)
+    })
+    socket.on('end', () => {
+      if (settled) return
+      if (scanner?.closeDelimited === true) return done(1)
+      fail(new Error(head === undefined ? 'dockerd closed the connection before answering' : 'dockerd closed the connection in the middle of its answer'))
+    })
+    socket.on('error', fail)
+    const framing = body === undefined ? [] : ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body))]
+    socket.write(requestHead({ method, path, headers: [], body: undefined, http10: false }, framing) + (body ?? ''))
+  })
+}

@@ -21,7 +21,7 @@ function metered(env: Record<string, string> = {}) {
   const metrics = createMetrics(ctx)
   t.teardown(async () => {
     metrics.close()
-    await ctx.upstream.destroy()
+    ctx.relayPool.destroy()
   })
   const decide = (method: string, path: string): Decision => decideRequest(method, path, 'application/json', config)
   return { ctx, metrics, decide }
