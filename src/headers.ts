@@ -36,6 +36,20 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming 
   return out
 }
 
+/**
+ * dockerd's header lines for an answer relayed as it was framed (relay.ts): hop-by-hop
+ * headers dropped as above, but Transfer-Encoding kept, as the body goes out chunked.
+ */
+export function relayedHeaderLines(headers: readonly (readonly [string, string])[]): string[] {
+  const named = connectionTokens(headers.filter(([name]) => name.toLowerCase() === 'connection').map(([, value]) => value))
+  return headers
+    .filter(([name]) => {
+      const lower = name.toLowerCase()
+      return lower === 'transfer-encoding' || (!HOP_BY_HOP.has(lower) && !named.has(lower))
+    })
+    .map(([name, value]) => `${name}: ${value}`)
+}
+
 /** Serialises a status line and headers for a connection we write to by hand. */
 export function rawResponseHead(status: number, statusText: string, headers: IncomingHttpHeaders): string {
   let head = `HTTP/1.1 ${status} ${statusText}\r\n`

@@ -1,9 +1,8 @@
 // `dockmoat learn`: from dockmoat's own log lines (best from MODE=audit), the least
 // configuration that would have allowed every call seen. Pure: lines in, text out.
-import { alternatives } from './policy.ts'
-import { matchRoute, type Route } from './routes.ts'
+import { alternatives, routeOf } from './policy.ts'
+import type { Route } from './routes.ts'
 import { TOGGLES, type Toggle } from './settings.ts'
-import { deriveTarget } from './target.ts'
 import { isWithin } from './go-path.ts'
 import { KNOWN_CAPABILITIES } from './capabilities.ts'
 
@@ -109,13 +108,6 @@ function learnable(seen: Seen, need: string): boolean {
       : name === 'ALLOW_CAPS' && (value === 'ALL' || KNOWN_CAPABILITIES.has(value))
   if (!fits) count(seen.unlearnable, JSON.stringify(need))
   return fits
-}
-
-function routeOf(method: string, rawTarget: string): Route | undefined {
-  const target = deriveTarget(rawTarget)
-  if (!target.ok) return undefined
-  const match = matchRoute(method, target.path)
-  return match.kind === 'route' ? match.route : undefined
 }
 
 function add(map: Map<string, Set<string>>, key: string, value: string): void {

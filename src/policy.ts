@@ -118,11 +118,16 @@ function gate(method: string, rawTarget: string, policy: GuardPolicy): Decision 
 }
 
 /** Whether dockerd may hijack the connection for this request (whatever the grants). */
-export function isHijackRoute(method: string, rawTarget: string): boolean {
+/** The route dockerd runs for this request, whatever the grants; undefined when none. */
+export function routeOf(method: string, rawTarget: string): Route | undefined {
   const target = deriveTarget(rawTarget)
-  if (!target.ok) return false
+  if (!target.ok) return undefined
   const match = matchRoute(method, target.path)
-  return match.kind === 'route' && match.route.hijack
+  return match.kind === 'route' ? match.route : undefined
+}
+
+export function isHijackRoute(method: string, rawTarget: string): boolean {
+  return routeOf(method, rawTarget)?.hijack === true
 }
 
 /** Each inner list is one way to be allowed: every variable in it must be on. */

@@ -7,7 +7,8 @@
 import net, { type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { StringDecoder } from 'node:string_decoder'
-import { bodyMode, BodyScanner, parseHead, type Head } from './framing.ts'
+import { bodyMode, BodyScanner, parseHead, type BodyMode, type Head } from './framing.ts'
+import { relayedHeaderLines } from './headers.ts'
 
 const IDLE_MS = 4000
 
@@ -56,10 +57,6 @@ export class UpstreamSockets {
     for (const socket of this.idle.splice(0)) socket.destroy()
   }
 }
-
-// Hop-by-hop headers of dockerd's answer (RFC 9110 7.6.1). Transfer-Encoding and
-// Content-Length stay: the body is relayed as framed.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer'])
 
 export interface Relayed {
   /** Called once dockerd's head is known: the status the client gets. */
@@ -152,16 +149,10 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
   socket.on('data', (chunk: Buffer) => {
     if (head !== undefined) return relayBody(chunk)
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-    const parsed = parseHead(pending)
-    if (parsed === undefined) return
-    if (typeof parsed === 'string') return unanswered(new Error(`dockerd's answer is not HTTP: ${parsed}`))
-    if (parsed.status >= 100 && parsed.status < 200) {
-      // Interim answers (dockerd sends none unless asked): skip to the final one.
-      pending = pending.subarray(parsed.length)
-      return
-    }
-    const mode = bodyMode(parsed, request.method)
-    if (typeof mode === 'string') return unanswered(new Error(`dockerd's answer has ${mode}`))
+    const found = finalHead(pending, request.method)
+    if (found === undefined) return
+    if (found instanceof Error) return unanswered(found)
+    const { head: parsed, mode } = found
     head = parsed
     hooks.onHead(parsed.status)
     const closeDelimited = mode.kind === 'close'
@@ -178,7 +169,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
     // when the client asked so (Connection: close, HTTP/1.0) or the body is close-delimited.
     Object.assign(res, { statusCode: parsed.status, _header: text, _headerSent: true, _last: !res.shouldKeepAlive })
     client.write(text)
-    const rest = pending.subarray(parsed.length)
+    const rest = found.rest
     pending = Buffer.alloc(0)
     if (scanner.done) finish(rest.length === 0)
     else if (rest.length > 0) relayBody(rest)
@@ -246,6 +237,24 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
 
 const CRLF = Buffer.from('\r\n')
 
+/**
+ * dockerd's final head at the start of `bytes` (interim 1xx heads, which it sends only
+ * when asked, skipped), its body framing and the bytes after it; undefined while
+ * incomplete; an Error when the answer is not usable HTTP.
+ */
+function finalHead(bytes: Buffer, method: string): { head: Head; mode: BodyMode; rest: Buffer } | undefined | Error {
+  for (;;) {
+    const parsed = parseHead(bytes)
+    if (parsed === undefined) return undefined
+    if (typeof parsed === 'string') return new Error(`dockerd's answer is not HTTP: ${parsed}`)
+    bytes = bytes.subarray(parsed.length)
+    if (parsed.status >= 100 && parsed.status < 200) continue
+    const mode = bodyMode(parsed, method)
+    if (typeof mode === 'string') return new Error(`dockerd's answer has ${mode}`)
+    return { head: parsed, mode, rest: bytes }
+  }
+}
+
 function requestHead(request: RelayRequest, framing: string[]): string {
   const lines = [`${request.method} ${request.path} HTTP/1.${request.http10 ? 0 : 1}`]
   let host = false
@@ -260,12 +269,7 @@ function requestHead(request: RelayRequest, framing: string[]): string {
 }
 
 function clientHead(head: Head, closing: boolean): string {
-  const named = new Set(head.headers.filter(([name]) => name.toLowerCase() === 'connection').flatMap(([, value]) => value.split(',').map((t) => t.trim().toLowerCase())))
-  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`]
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase()
-    if (!HOP_BY_HOP.has(lower) && !named.has(lower)) lines.push(`${name}: ${value}`)
-  }
+  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`, ...relayedHeaderLines(head.headers)]
   if (closing) lines.push('Connection: close')
   return lines.join('\r\n') + '\r\n\r\n'
 }
@@ -347,14 +351,12 @@ export function ask(pool: UpstreamSockets, method: string, path: string, body: s
       let bytes = chunk
       if (head === undefined) {
         pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-        const parsed = parseHead(pending)
-        if (parsed === undefined) return
-        if (typeof parsed === 'string') return fail(new Error(`dockerd's answer is not HTTP: ${parsed}`))
-        const mode = bodyMode(parsed, method)
-        if (typeof mode === 'string') return fail(new Error(`dockerd's answer has ${mode}`))
-        head = parsed
-        scanner = new BodyScanner(mode, (payload) => chunks.push(Buffer.from(payload)))
-        bytes = pending.subarray(parsed.length)
+        const found = finalHead(pending, method)
+        if (found === undefined) return
+        if (found instanceof Error) return fail(found)
+        head = found.head
+        scanner = new BodyScanner(found.mode, (payload) => chunks.push(Buffer.from(payload)))
+        bytes = found.rest
         if (scanner.done) return done(bytes.length)
       }
       const taken = scanner!.scan(bytes)

@@ -21,6 +21,8 @@ const ANSWERS: Record<string, string> = {
   'not-http': 'SSH-2.0-OpenSSH\r\n\r\n',
   'both-framings': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
   'extra-bytes': `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}${SMUGGLED}`,
+  // An interim answer and the final one in the same packet.
+  interim: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}',
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockmoat-relay-'))
@@ -34,7 +36,7 @@ const upstream = net.createServer((socket) => {
       buffered = buffered.slice(end + 4)
       const name = /\/containers\/([^/]+)\/json/.exec(requestLine)?.[1] ?? 'ok'
       socket.write(ANSWERS[name] ?? ANSWERS.ok!)
-      if (name !== 'ok' && name !== 'extra-bytes') socket.end()
+      if (!['ok', 'extra-bytes', 'interim'].includes(name)) socket.end()
     }
   })
   socket.on('error', () => socket.destroy())
@@ -74,6 +76,8 @@ t.test('a misbehaving upstream: a closed connection or a 502, never another answ
     const r = await converse(standIn.port, get(name, 'Connection: close\r\n'))
     t.match(r.data, /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*"message":"dockmoat cannot reach the Docker Engine at [^"]*upstream\.sock: dockerd's answer/, `${name}: 502 naming the socket and what was wrong`)
   }
+  const interim = await converse(standIn.port, get('interim', 'Connection: close\r\n'))
+  t.match(interim.data, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\{\}$/, 'an interim 100 is skipped: the client gets the final answer, whole')
   const extra = await converse(standIn.port, get('extra-bytes') + get('ok', 'Connection: close\r\n'))
   const answers = extra.data.split('HTTP/1.1 ').slice(1)
   t.equal(answers.length, 2, 'extra bytes after an answer: two answers for two requests')

@@ -795,9 +795,12 @@ t.test('ALLOW_NAMES and ALLOW_IMAGES through the real CLI, and who ran what in t
   t.equal(await inspect(stranger), undefined, '... and nothing was created (direct)')
   refused(t, await dev(['run', '-d', IMAGE, 'true']), 'docker run without --name', /the container has no name: name it .*ALLOW_NAMES allows \(developers-\*\).*\(POLICY_FILE profile developers\)/)
   refused(t, await dev(['rename', allowed, 'prod']), 'docker rename to a name outside ALLOW_NAMES', /the name "prod" is not one ALLOW_NAMES allows.*\(POLICY_FILE profile developers\)/)
+  t.ok((await inspect(allowed)) !== undefined && (await inspect('prod')) === undefined, '... and dockerd still has it under its own name (direct)')
   refused(t, await dev(['pull', 'alpine:3.20']), 'docker pull of an image outside ALLOW_IMAGES',
     /pull fromImage "docker\.io\/library\/alpine:3\.20" \(docker\.io\/library\/alpine:3\.20\) is not in ALLOW_IMAGES=dockmoat-test-busybox.*\(POLICY_FILE profile developers\)/)
-  refused(t, await dev(['tag', IMAGE, 'evil/app:1']), 'docker tag to a name outside ALLOW_IMAGES', /tag repo "docker\.io\/evil\/app:1" \(docker\.io\/evil\/app:1\) is not in ALLOW_IMAGES=dockmoat-test-busybox.*\(POLICY_FILE profile developers\)/)
+  const tagged = await dev(['tag', IMAGE, 'evil/app:1'])
+  t.equal((await api('GET', '/images/evil/app:1/json')).status, 404, 'dockerd has no image evil/app:1 (direct)')
+  refused(t, tagged, 'docker tag to a name outside ALLOW_IMAGES', /tag repo "docker\.io\/evil\/app:1" \(docker\.io\/evil\/app:1\) is not in ALLOW_IMAGES=dockmoat-test-busybox.*\(POLICY_FILE profile developers\)/)
   const id = (await direct(['image', 'inspect', IMAGE, '-f', '{{.Id}}'])).stdout.trim().replace(/^sha256:/, '').slice(0, 12)
   refused(t, await dev(['run', '-d', '--name', `${allowed}-id`, id, 'true']), 'docker run by image ID',
     /Image "[0-9a-f]{12}" may be an image ID [^\n]*name the image[^\n]*\(POLICY_FILE profile developers\)/)
