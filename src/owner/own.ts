@@ -12,7 +12,7 @@ import { decodeBody } from '../guard/inspect.ts'
 import { ContainerCreateWrapper, NetworkConnect, VolumeCreate } from '../guard/schemas.ts'
 import { object, objects, strings, text, type GoObject, type GoValue } from '../guard/go-decode.ts'
 import { isFormContentType, queryValues, setQuery } from '../query.ts'
-import { notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
+import { imageNamesWritten, notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
 
 /** Whether one line of an event stream is the owner's to see. */
 export type EventFilter = (line: string) => Promise<boolean>
@@ -30,11 +30,17 @@ export async function own(ctx: Context, owner: Owner, req: IncomingMessage, deci
   const route = decision.route
   const rule = ownerRule(route)
   const pass: Owned = { ok: true, forward: decision.forward }
-  if (rule === undefined) return pass
   const refused = `dockmoat refused ${req.method} ${req.url} (${route.display})`
   const question = decision.forward.indexOf('?')
   const path = question === -1 ? decision.forward : decision.forward.slice(0, question)
   const query = question === -1 ? '' : decision.forward.slice(question + 1)
+  const written = imageNamesWritten(route, query)
+  if (written.allTags) return { ok: false, status: 403, message: `${refused}: with OWNER set, a pull of every tag of a repository (docker pull -a) could move names of other owners' images; pull one tag` }
+  for (const name of written.names) {
+    const taken = await imageNameTaken(ctx, owner, name, written.pull, refused)
+    if (taken !== undefined) return taken
+  }
+  if (rule === undefined) return pass
 
   switch (rule.kind) {
     case 'refuse':
@@ -275,6 +281,23 @@ async function nameTaken(ctx: Context, owner: Owner, given: string | undefined):
   const existing = await askDockerd(ctx, `/containers/${encodeURIComponent(name)}/json`)
   if (existing.status !== 200 || text(existing.json.Name) !== `/${name}` || ownedBy(owner, labelsOf(existing.json.Config))) return undefined
   return { ok: false, status: 409, message: `Conflict. The container name "/${name}" is already in use by a container that is not yours (dockmoat OWNER=${owner.id}).` }
+}
+
+/**
+ * Whether the call may make `name` point at another image. Image names are shared by every
+ * client: moved onto an owner's image, a base image's name (or another owner's) would run
+ * that owner's code for whoever starts it next. Tag, build, commit and import may only move
+ * a name that is free or already the owner's; a pull brings the registry's image for the
+ * name, so it may also refresh an unowned one, never another owner's.
+ */
+async function imageNameTaken(ctx: Context, owner: Owner, name: string, pull: boolean, refused: string): Promise<Owned | undefined> {
+  const existing = await askDockerd(ctx, `/images/${encodeURIComponent(name)}/json`)
+  if (existing.status === 404) return undefined
+  if (existing.status !== 200) return { ok: false, status: existing.status === 0 ? 502 : existing.status, message: existing.message }
+  const holder = labelsOf(existing.json.Config)?.[owner.label]
+  if (holder === owner.id || (pull && holder === undefined)) return undefined
+  const whose = holder === undefined ? 'an image that is not yours (no owner: a base image or the operator\'s)' : 'an image that is not yours'
+  return { ok: false, status: 403, message: `${refused}: with OWNER=${owner.id}, the name ${name} points at ${whose}, and moving it would change what every client using that name runs; use a name of your own` }
 }
 
 async function volumeCreate(ctx: Context, owner: Owner, body: Buffer | undefined, refused: string, forward: string): Promise<Owned> {

@@ -3,6 +3,7 @@
 import type { Route } from '../routes.ts'
 import type { Owner } from '../settings.ts'
 import { parseJson } from '../guard/json.ts'
+import { normalizeImage } from '../images.ts'
 import { queryValues, setQuery } from '../query.ts'
 
 export type ObjectKind = 'container' | 'exec' | 'network' | 'volume' | 'image' | 'service' | 'task' | 'secret' | 'config'
@@ -25,6 +26,7 @@ const LISTS: Record<string, boolean> = {
 const REFUSED: Record<string, string> = {
   'GET /system/df': 'it lists every container, image and volume on the host, and takes no filter',
   'POST /build/prune': 'build cache records carry no owner, so it would prune every owner\'s cache',
+  'POST /images/load': 'a docker load tarball brings its images under the names written inside it, which dockmoat does not read, so it could point a name other clients run (a base image, another owner\'s) at an image of yours; build or pull instead',
 }
 
 // Image reads stay open (base images are everyone's); what changes an image needs it owned.
@@ -54,6 +56,40 @@ function ruleFor(route: Route): OwnerRule | undefined {
     if (path === prefix || path.startsWith(prefix + '/')) return { kind: 'object', object }
   }
   return undefined
+}
+
+/**
+ * The image names a call makes point at an image, as dockerd stores them (normalized,
+ * `:latest` when untagged; a digest names content and cannot be moved): tag, build `-t`,
+ * commit and import write any content under them, a pull writes the registry's image for
+ * that name. dockerd reads one `repo`/`tag` (r.FormValue, the first); every value is
+ * checked. A pull without a tag fetches every tag of the repository.
+ */
+export function imageNamesWritten(route: Route, query: string): { names: string[]; pull: boolean; allTags: boolean } {
+  const named = (repos: readonly string[], tags: readonly string[]): string[] => repos.filter((repo) => repo !== '').flatMap((repo) =>
+    (tags.length === 0 ? [''] : tags).flatMap((tag) => {
+      // The tag parameter replaces the reference's own tag (reference.WithTag(TrimNamed(ref), tag)).
+      const name = normalizeImage(repo)
+      const written = tag === '' ? name.tag ?? 'latest' : tag
+      return name.digest !== undefined || written.includes(':') ? [] : [`${name.repository}:${written}`]
+    }))
+  const repoAndTag = (): string[] => named(queryValues(query, 'repo'), queryValues(query, 'tag'))
+  switch (route.display) {
+    case 'POST /images/{name}/tag':
+    case 'POST /commit':
+      return { names: repoAndTag(), pull: false, allTags: false }
+    case 'POST /build':
+      return { names: named(queryValues(query, 't'), []), pull: false, allTags: false }
+    case 'POST /images/create': {
+      if (queryValues(query, 'fromSrc').length > 0) return { names: repoAndTag(), pull: false, allTags: false }
+      const tags = queryValues(query, 'tag')
+      const images = queryValues(query, 'fromImage')
+      const allTags = images.some((image) => { const n = normalizeImage(image); return n.tag === undefined && n.digest === undefined }) && tags.every((tag) => tag === '')
+      return { names: named(images, tags), pull: true, allTags }
+    }
+    default:
+      return { names: [], pull: false, allTags: false }
+  }
 }
 
 /** dockerd 20.10's own words for a missing object, so a foreign one reads the same. */

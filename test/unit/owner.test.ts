@@ -2,7 +2,7 @@
 // and the owner's label ANDed into a list's filters so that no client input widens it.
 import t from 'tap'
 import { ROUTES } from '../../src/routes.ts'
-import { notFound, ownerFilters, ownerRule } from '../../src/owner/rules.ts'
+import { imageNamesWritten, notFound, ownerFilters, ownerRule } from '../../src/owner/rules.ts'
 import { parseConfig } from '../../src/settings.ts'
 import { queryValues } from '../../src/query.ts'
 
@@ -75,4 +75,21 @@ t.test('OWNER settings', async (t) => {
   for (const env of [{ OWNER: 'a b' }, { OWNER: '"x"' }, { OWNER_ADOPT: 'agent' }, { OWNER: 'x', OWNER_LABEL: 'a=b' }, { OWNER: 'x', OWNER_ADOPT: 'a/b' }]) {
     t.throws(() => parseConfig(env), /OWNER/, `${JSON.stringify(env)} refused, naming the variable`)
   }
+})
+
+t.test('the image names a call writes, as dockerd stores them', async (t) => {
+  const names = (display: string, query: string) => imageNamesWritten(route(display), query)
+  t.same(names('POST /images/{name}/tag', 'repo=busybox&tag=').names, ['docker.io/library/busybox:latest'], 'no tag: latest')
+  t.same(names('POST /images/{name}/tag', 'repo=busybox:1&tag=2').names, ['docker.io/library/busybox:2'], 'the tag parameter replaces the reference\'s own')
+  t.same(names('POST /images/{name}/tag', 'repo=team/app&tag=1&repo=x').names, ['docker.io/team/app:1', 'docker.io/library/x:1'], 'every repo value, not only the one dockerd reads')
+  t.same(names('POST /images/{name}/tag', 'repo=registry.local:5000/app').names, ['registry.local:5000/app:latest'], 'a registry with a port')
+  t.same(names('POST /images/{name}/tag', 'repo=index.docker.io/library/app').names, ['docker.io/library/app:latest'], 'index.docker.io is docker.io')
+  t.same(names('POST /commit', 'container=c').names, [], 'a commit without repo makes no name')
+  t.same(names('POST /build', 't=a&t=b:2').names, ['docker.io/library/a:latest', 'docker.io/library/b:2'], 'every build -t')
+  t.same(names('POST /images/create', 'fromSrc=-&repo=imp&tag=1'), { names: ['docker.io/library/imp:1'], pull: false, allTags: false }, 'an import writes its repo')
+  t.same(names('POST /images/create', 'fromImage=busybox&tag=latest'), { names: ['docker.io/library/busybox:latest'], pull: true, allTags: false }, 'a pull writes the registry\'s image under its name')
+  t.same(names('POST /images/create', 'fromImage=busybox&tag=sha256:abc'), { names: [], pull: true, allTags: false }, 'a pull by digest moves no name')
+  t.equal(names('POST /images/create', 'fromImage=busybox').allTags, true, 'a pull without a tag fetches every tag')
+  t.equal(names('POST /images/create', 'fromImage=busybox:1').allTags, false, 'unless the reference has one')
+  t.same(names('GET /images/{name}/json', '').names, [], 'a read writes nothing')
 })
