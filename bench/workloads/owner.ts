@@ -90,6 +90,8 @@ async function checkScope(proxy: Target, direct: Target, owned: Made[], foreign:
 
 interface Phase {
   metric: string | undefined
+  /** The throughput metric of the phase, also measured on compared proxies (the hop alone). */
+  rpsMetric?: string
   phase: string
   path: (target: Target) => string
   connections: number
@@ -133,8 +135,8 @@ export async function ownerWorkload(ctx: Ctx, startOwner: (env: Record<string, s
     ctx.log(`owner: ${owned.length} owned of ${total} containers; inspecting ${inspected.name}`)
 
     const phases: Phase[] = [
-      { metric: 'owner_list_p50', phase: `owner-list-${connections}conn`, path: (t) => (t === proxy ? '/containers/json?all=1' : directListPath), connections },
-      { metric: 'owner_inspect_p50', phase: `owner-inspect-${connections}conn`, path: () => `/containers/${inspected.id}/json`, connections },
+      { metric: 'owner_list_p50', rpsMetric: 'owner_list_rps', phase: `owner-list-${connections}conn`, path: (t) => (t === proxy ? '/containers/json?all=1' : directListPath), connections },
+      { metric: 'owner_inspect_p50', rpsMetric: 'owner_inspect_rps', phase: `owner-inspect-${connections}conn`, path: () => `/containers/${inspected.id}/json`, connections },
       { metric: 'owner_inspect_1conn_p50', phase: 'owner-inspect-1conn', path: () => `/containers/${inspected.id}/json`, connections: 1 },
       // The same inspect with a query: the owner proxy answers a bare inspect from its own
       // lookup (one dockerd request), but forwards any other per-object call after it (two),
@@ -145,7 +147,8 @@ export async function ownerWorkload(ctx: Ctx, startOwner: (env: Record<string, s
     // dockmoat without OWNER is measured on the same requests (direct's), for the note only:
     // what OWNER adds on top of the proxy.
     const plainP50: Record<string, number[]> = {}
-    const measuredTargets = plain === undefined ? [direct, proxy] : [direct, plain, proxy]
+    const compared = ctx.targets.filter((t) => t.kind === 'compare')
+    const measuredTargets = [direct, ...(plain === undefined ? [] : [plain]), proxy, ...compared]
     for (let r = 0; r < rounds; r++) {
       if (!ctx.fixtures.open) return
       const scope = await checkScope(proxy, direct, owned, foreign, directListPath)
@@ -155,14 +158,21 @@ export async function ownerWorkload(ctx: Ctx, startOwner: (env: Record<string, s
       for (const target of orderFor(r, measuredTargets)) {
         // The owner proxy's numbers go in dockmoat's column; plain dockmoat's in the note.
         const column = target === proxy ? 'dockmoat' : target === direct ? 'direct' : undefined
-        const detailName = target === proxy ? 'dockmoat' : target === direct ? 'direct' : 'dockmoat without OWNER'
+        const isCompared = compared.includes(target)
+        const detailName = target === proxy ? 'dockmoat' : target === direct ? 'direct' : isCompared ? target.name : 'dockmoat without OWNER'
         const detail: Record<string, unknown> = { round: r }
         for (const phase of phases) {
+          if (isCompared && phase.rpsMetric === undefined) continue
           const path = phase.path(target)
           const load = await measured(ctx, target, phase.phase, r, phase.connections, path, warmupMs, durationMs)
           const res = load.result
           const p50 = res.latencies.length > 0 ? quantile(res.latencies, 0.5) : Number.NaN
-          if (column !== undefined && phase.metric !== undefined) {
+          if (phase.rpsMetric !== undefined && (column !== undefined || isCompared)) {
+            ctx.recorder.add(phase.rpsMetric, column ?? target.name, r, res.count > 0 ? res.count / (durationMs / 1000) : Number.NaN)
+          }
+          if (isCompared) {
+            if (res.errors > 0) ctx.recorder.note(phase.rpsMetric!, target.name, `${res.errors} errors (${res.firstError})`)
+          } else if (column !== undefined && phase.metric !== undefined) {
             ctx.recorder.add(phase.metric, column, r, p50)
             if (res.errors > 0) ctx.recorder.note(phase.metric, column, `${res.errors} errors (${res.firstError})`)
           } else if (phase.metric !== undefined) {
@@ -175,6 +185,7 @@ export async function ownerWorkload(ctx: Ctx, startOwner: (env: Record<string, s
           }
         }
         pushDetail(ctx, 'owner', detailName, detail)
+        if (isCompared) continue
         const p = (phase: string): string => String((detail[phase] as { p50ms: number }).p50ms)
         ctx.log(`owner round ${r + 1}/${rounds} ${detailName}: p50 list ${p(phases[0]!.phase)} ms; inspect ${p(phases[1]!.phase)} ms (${connections} conns), ${p(phases[2]!.phase)} ms (1 conn); forwarded call ${p(phases[3]!.phase)} ms (${connections} conns), ${p(phases[4]!.phase)} ms (1 conn)`)
       }

@@ -141,7 +141,11 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
       }
     }
   }
-  for (const id of ['owner_list_p50', 'owner_inspect_p50']) t.type(metric(id).ratio.dockmoat, 'number', `${id} has a ratio`)
+  for (const id of ['owner_list_rps', 'owner_inspect_rps']) {
+    t.type(metric(id).ratio.dockmoat, 'number', `${id} has a ratio`)
+    t.type(metric(id).ratio['node-http-undici'], 'number', `${id}: a compared proxy was measured on the same requests (the hop alone)`)
+    t.equal(details.owner!['node-http-undici']!.length, SMALL.owner.rounds, 'in every round')
+  }
   t.type(setup.plain?.inspectP50ms, 'number', 'dockmoat without OWNER was measured for the note')
   const judged = (scoped: boolean) => report.metrics.filter((m) => m.rule.kind !== 'info' && (scoped || m.scope === undefined)).length
   for (const name of ['restricted', 'node-http-undici']) {
@@ -175,7 +179,8 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   t.match(markdown, /Load generator .* of one core/)
   t.match(markdown, /Machine: /)
   t.match(markdown, /OWNER rows: dockmoat's column is a second dockmoat/)
-  t.match(markdown, /\| OWNER: `GET \/containers\/json\?all=1`, 3 of \d+ containers owned, 8 connections, p50 \(see note\) \| [^|]+ \| [^|]+ \| [^|]+ \| — \| — \| — \| — \| ≤ 1\.2× direct \|/, 'compared proxies show — on the OWNER rows')
+  t.match(markdown, /\| OWNER: the list, 8 connections, p50 \(direct's is bimodal: see note\) \| [^|]+ \| [^|]+ \| [^|]+ \| — \| — \| — \| — \| — \|/, 'compared proxies show — on the OWNER p50 rows')
+  t.match(markdown, /\| OWNER: `GET \/containers\/json\?all=1`, 3 of \d+ containers owned, 8 connections, throughput \(see note\) \| [^|]+ \| [^|]+ \| [\d.]+×[^|]* \| [^|—]+ \| [^|—]+ \| [^|—]+ \| [\d.]+×[^|]* \| ≤ 1\.2× direct time per request/, 'and are measured on the OWNER throughput rows (the hop alone)')
   const svg = fs.readFileSync(path.join(outDir, 'ratios.svg'), 'utf8')
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
   t.match(svg, /<\/svg>\n$/)
