@@ -143,6 +143,8 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
   const broken = (): void => {
     finished = true
     socket.destroy()
+    // What was relayed before the fault (the head, when the fault is in its first chunk) goes out first.
+    if (client.writableCorked > 0) client.uncork()
     client.destroy()
   }
 
@@ -168,11 +170,15 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
     // `_last` is what _storeHeader would have set: the connection closes after this answer
     // when the client asked so (Connection: close, HTTP/1.0) or the body is close-delimited.
     Object.assign(res, { statusCode: parsed.status, _header: text, _headerSent: true, _last: !res.shouldKeepAlive })
-    client.write(text)
+    // The head and the body bytes that came with it leave in one write (cork): a write to
+    // the client's socket is the largest single cost of a small answer.
+    client.cork()
+    client.write(text, 'latin1')
     const rest = found.rest
     pending = Buffer.alloc(0)
     if (scanner.done) finish(rest.length === 0)
     else if (rest.length > 0) relayBody(rest)
+    client.uncork()
   })
   socket.on('end', () => {
     if (finished) return
@@ -205,7 +211,8 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
   const streamed = body !== undefined && !Buffer.isBuffer(body)
   const declared = streamed ? body.headers['content-length'] : undefined
   if (streamed) framing.push(...(declared !== undefined ? ['Content-Length', declared] : ['Transfer-Encoding', 'chunked']))
-  socket.write(requestHead(request, framing))
+  // Node decodes the client's head as latin1, one character per byte: written back byte for byte.
+  socket.write(requestHead(request, framing), 'latin1')
   if (Buffer.isBuffer(body)) {
     if (body.length > 0) socket.write(body)
   } else if (streamed) {
