@@ -8,7 +8,7 @@
 ARG BUILD_IMAGE=node:24-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-# --- build: install the locked dependencies, bundle src/ into one file ---------------
+# --- build: install the locked dependencies, bundle src/ -----------------------------
 # The bundle is plain JavaScript, so this stage runs on the build machine's platform even
 # for an arm64 image (no emulation). BuildKit sets BUILDPLATFORM; the legacy builder does
 # not, hence the default.
@@ -19,13 +19,15 @@ COPY package.json package-lock.json ./
 RUN npm ci --prefer-offline --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+# dist/: dockmoat.js and the chunks it loads only when a feature needs them (TLS policy
+# files, metrics, hijacks); package.json marks them ES modules wherever they are copied.
 RUN npm run build \
+ && echo '{"type":"module"}' > dist/package.json \
  && node dist/dockmoat.js check GET /version
 
-# --- runtime: the image's Node and the single bundled file, nothing else -------------
+# --- runtime: the image's Node and the bundle, nothing else --------------------------
 FROM ${RUNTIME_IMAGE}
-# .mjs: an ES module wherever it lies, no package.json needed beside it.
-COPY --from=build /src/dist/dockmoat.js /app/dockmoat.mjs
+COPY --from=build /src/dist/ /app/
 # distroless "nonroot"; the Docker socket's group comes with `--group-add <gid>`.
 USER 65532:65532
 EXPOSE 2375
@@ -33,13 +35,13 @@ EXPOSE 2375
 STOPSIGNAL SIGTERM
 # No shell in the image: exec form, through the image's own node.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-  CMD ["/nodejs/bin/node", "/app/dockmoat.mjs", "healthcheck"]
+  CMD ["/nodejs/bin/node", "/app/dockmoat.js", "healthcheck"]
 # Young generation capped at 8 MiB per semi-space: V8 sizes it from the host's memory
 # (16 MiB on a 24 GiB machine) and a proxy's garbage is all short-lived, so the default
 # only holds memory. Measured in one quick bench run (dockmoat/direct, RSS after the run):
 # default 257 MiB; 8 MiB -> 152 MiB, /_ping p99 553 -> 822 µs; 2 MiB -> 144 MiB but
 # p99 1,179 µs (a scavenge every ~75 requests instead of ~300).
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "/app/dockmoat.mjs"]
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "/app/dockmoat.js"]
 
 ARG VERSION=dev
 ARG REVISION=unknown

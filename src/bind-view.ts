@@ -4,7 +4,7 @@
 // dockmoat's own filesystem as the host has them (dockmoat runs on the host, or the
 // operator mounts them into its container at the same paths), dockmoat resolves each
 // source itself and refuses one that leaves the allowed tree.
-import fs from 'node:fs'
+import fs from './node-fs.ts'
 import { posix } from 'node:path'
 import { isWithin } from './go-path.ts'
 

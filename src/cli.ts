@@ -1,5 +1,5 @@
 // dockmoat [serve] | check METHOD PATH | learn [LOGFILE|-] | healthcheck
-import fs from 'node:fs'
+import fs from './node-fs.ts'
 import { createRequire } from 'node:module'
 import http from './node-http.ts'
 import type { Logger } from 'pino'

@@ -1,6 +1,6 @@
 // Binds the proxy where the configuration says: a unix socket with a file mode, or TCP;
 // and the TLS listener on its own port.
-import fs from 'node:fs'
+import fs from './node-fs.ts'
 import type { Server } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config, Listen } from './settings.ts'

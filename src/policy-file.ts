@@ -1,6 +1,6 @@
 // POLICY_FILE read and checked whole at startup (and on SIGHUP): YAML in, the profiles
 // (profiles.ts) out, or every problem, each with its line and key.
-import fs from 'node:fs'
+import fs from './node-fs.ts'
 import { BlockList, isIP } from 'node:net'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
 import { closestVariable, ConfigError, parseConfig, SETTINGS, TOGGLES } from './settings.ts'

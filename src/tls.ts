@@ -1,11 +1,16 @@
 // The TLS listener's certificate files, read and checked once at startup: every problem
 // a docker CLI would otherwise report as a handshake failure is named here, with the variable.
-import fs from 'node:fs'
-import { createPrivateKey, X509Certificate } from 'node:crypto'
+import fs from './node-fs.ts'
+import { createRequire } from 'node:module'
+import type { X509Certificate } from 'node:crypto'
 import type { TlsOptions } from 'node:tls'
 import { ConfigError, type TlsFiles } from './settings.ts'
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+
+// node:crypto only when TLS is configured: a static import would load it (and its dozens
+// of internal modules) at every start, the bundle keeping builtin imports at its top.
+const crypto = (): typeof import('node:crypto') => createRequire(import.meta.url)('node:crypto')
 
 /** The server options, or a ConfigError naming the variable and what is wrong. */
 export function loadTls(files: TlsFiles, now = new Date()): { options: TlsOptions; warnings: string[] } {
@@ -14,7 +19,7 @@ export function loadTls(files: TlsFiles, now = new Date()): { options: TlsOption
   const [leaf] = certificates('TLS_CERT', files.cert, certText)
   let key
   try {
-    key = createPrivateKey(keyText)
+    key = crypto().createPrivateKey(keyText)
   } catch (error) {
     throw new ConfigError(`TLS_KEY=${files.key} is not a PEM private key: ${(error as Error).message}`)
   }
@@ -46,7 +51,7 @@ function certificates(variable: string, path: string, text: string): X509Certifi
   if (blocks.length === 0) throw new ConfigError(`${variable}=${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
   return blocks.map((block) => {
     try {
-      return new X509Certificate(block)
+      return new (crypto().X509Certificate)(block)
     } catch (error) {
       throw new ConfigError(`${variable}=${path} holds a certificate that cannot be read: ${(error as Error).message}`)
     }

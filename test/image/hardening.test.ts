@@ -7,14 +7,14 @@ import { DOCKER_SOCKET, cleanup, docker, requireDocker, testImage, uniqueName } 
 import { REPO, RUNTIME_BASE, dockmoatImage, eventually, show, socketGid, startSidecar, waitForHealth } from './support.ts'
 
 // The image's command line, as its ENTRYPOINT declares it and as PID 1 must run.
-const ENTRYPOINT = ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.mjs']
+const ENTRYPOINT = ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/dockmoat.js']
 
 await requireDocker()
 const image = await dockmoatImage()
 const gid = socketGid()
 const HEALTH_FAST = ['--health-interval', '1s', '--health-timeout', '5s', '--health-retries', '2']
 
-t.test('the image: non-root, exec-form healthcheck and entrypoint, labels, one file on the runtime base', async (t) => {
+t.test('the image: non-root, exec-form healthcheck and entrypoint, labels, one layer on the runtime base', async (t) => {
   const inspect = await docker(['image', 'inspect', '--format', '{{json .}}', image])
   t.equal(inspect.code, 0, show(inspect))
   const info = JSON.parse(inspect.stdout) as {
@@ -26,7 +26,7 @@ t.test('the image: non-root, exec-form healthcheck and entrypoint, labels, one f
   t.equal(info.Config.User, '65532:65532', 'runs as nonroot')
   t.same(Object.keys(info.Config.ExposedPorts), ['2375/tcp'])
   t.same(info.Config.Entrypoint, ENTRYPOINT, 'exec-form entrypoint through the image\'s node')
-  t.same(info.Config.Healthcheck.Test, ['CMD', '/nodejs/bin/node', '/app/dockmoat.mjs', 'healthcheck'], 'exec-form healthcheck, no shell')
+  t.same(info.Config.Healthcheck.Test, ['CMD', '/nodejs/bin/node', '/app/dockmoat.js', 'healthcheck'], 'exec-form healthcheck, no shell')
   t.equal(info.Config.StopSignal, 'SIGTERM')
   const version = (JSON.parse(fs.readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version
   t.match(info.Config.Labels, {
