@@ -60,9 +60,9 @@ export async function own(ctx: Context, owner: Owner, req: IncomingMessage, deci
       const where = target.ok ? routeParams(route, target.path) : undefined
       const ref = where?.params[0]
       if (where === undefined || ref === undefined) return pass
-      const found = await resolve(ctx, owner, rule.object, ref, route)
+      const found = knownOwned(owner, rule.object, ref) ?? await resolve(ctx, owner, rule.object, ref, route)
       if (!found.ok) return missingAnswer(route, query, ref, found)
-      if (question === -1 && req.method === 'GET' && route.display === INSPECT[rule.object]) return { ok: true, answered: found.answer }
+      if (found.answer !== undefined && question === -1 && req.method === 'GET' && route.display === INSPECT[rule.object]) return { ok: true, answered: found.answer }
       const params = [...where.params]
       if (found.id !== undefined) params[0] = found.id
       const forward = routePath(route, where.version, params) + (question === -1 ? '' : `?${query}`)
@@ -110,7 +110,32 @@ function missingAnswer(route: Route, query: string, ref: string, refused: Owned 
 // strconv.ParseBool's true spellings.
 const GO_TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True'])
 
-type Resolved = { ok: true; id?: string; answer: Answer } | { ok: false; status: number; message: string }
+/** `answer`: dockerd's inspect of the object, when it was looked up for this call. */
+type Resolved = { ok: true; id?: string; answer?: Answer } | { ok: false; status: number; message: string }
+
+/**
+ * Full IDs of containers and networks found to carry the owner's label. dockerd never
+ * changes a container's or network's labels and never reuses an ID, so such an ID stays
+ * the owner's until the object is gone, and then dockerd's own answer is "not found": a
+ * call on it is forwarded without asking dockerd first. (Volumes are named, not
+ * identified, and services, secrets and configs can be relabelled: always looked up.)
+ */
+const ownedIds = new Map<string, Set<string>>()
+const OWNED_IDS_KEPT = 50_000
+const FULL_ID = /^[0-9a-f]{64}$/
+
+function knownOwned(owner: Owner, kind: ObjectKind, ref: string): Resolved | undefined {
+  return (kind === 'container' || kind === 'network') && ownedIds.get(`${owner.label}=${owner.id}`)?.has(`${kind} ${ref}`) === true ? { ok: true, id: ref } : undefined
+}
+
+function rememberOwned(owner: Owner, kind: 'container' | 'network', id: string): void {
+  if (!FULL_ID.test(id)) return
+  const key = `${owner.label}=${owner.id}`
+  let ids = ownedIds.get(key)
+  if (ids === undefined) ownedIds.set(key, ids = new Set())
+  if (ids.size >= OWNED_IDS_KEPT) ids.clear()
+  ids.add(`${kind} ${id}`)
+}
 
 // The route whose answer the lookup of each kind already is.
 const INSPECT: Partial<Record<ObjectKind, string>> = {
@@ -184,12 +209,19 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
     case 'container': {
       const id = text(object.Id)
       const name = text(object.Name).replace(/^\//, '')
+      if (ownedBy(owner, labelsOf(object.Config))) {
+        rememberOwned(owner, 'container', id)
+        return yes(id)
+      }
+      // Adopted by name: a rename can end it, so it is looked up every time.
       const adopted = owner.adopt.some((entry) => entry === name || entry === id || (entry.length >= 12 && id.startsWith(entry)))
-      return adopted || ownedBy(owner, labelsOf(object.Config)) ? yes(id) : missing
+      return adopted ? yes(id) : missing
     }
     case 'network':
       if (DEFAULT_NETWORKS.has(text(object.Name))) return yes(text(object.Id))
-      return ownedBy(owner, labelsOf(object)) ? yes(text(object.Id)) : missing
+      if (!ownedBy(owner, labelsOf(object))) return missing
+      rememberOwned(owner, 'network', text(object.Id))
+      return yes(text(object.Id))
     case 'volume':
       return ownedBy(owner, labelsOf(object)) ? yes() : missing
     case 'image':

@@ -638,6 +638,26 @@ t.test('docker-compose 1.29 with the same project name through a and b', { timeo
   t.same(await state(), { containers: [], volumes: [], networks: [] }, 'b\'s down removes its project (direct)')
 })
 
+t.test('a container and a network a knew by full ID, once gone, answer like missing ones', async (t) => {
+  // After the first lookup dockmoat forwards a's calls on these IDs without asking dockerd
+  // first (own.ts): when the object is gone, dockerd's own answer must be the missing one.
+  const c = name('container', 'a-gone')
+  const n = name('network', 'a-gone')
+  const id = await runLong(t, A, c)
+  ok(t, await via(A, ['network', 'create', n]), 'a makes a network')
+  const netId = (await via(A, ['network', 'inspect', '-f', '{{.Id}}', n])).stdout.trim()
+  for (let i = 0; i < 2; i++) {
+    ok(t, await via(A, ['container', 'inspect', id]), `a inspects its container by full ID (${i + 1})`)
+    ok(t, await via(A, ['network', 'inspect', netId]), `a inspects its network by full ID (${i + 1})`)
+  }
+  ok(t, await direct(['rm', '-f', c]), 'the container is removed (direct)')
+  ok(t, await direct(['network', 'rm', n]), 'the network is removed (direct)')
+  await answersLikeMissing(t, A, (r) => ['container', 'inspect', r], id, 'docker inspect of the gone container by full ID')
+  await answersLikeMissing(t, A, (r) => ['stop', '-t', '1', r], id, 'docker stop of it')
+  await answersLikeMissing(t, A, (r) => ['network', 'inspect', r], netId, 'docker network inspect of the gone network by full ID')
+  await apiLikeMissing(t, 'GET', (r) => `/containers/${r}/json?size=false`, id, 'a per-object API call on the gone container')
+})
+
 t.test('b\'s containers were never touched by anything a did', async (t) => {
   const c = await mustInspect(b1)
   t.equal(c.Id, b1Id, 'b1 is the same container')

@@ -375,6 +375,9 @@ t.test('alice and bob through one dockmoat, each with OWNER: ${CN}', async (t) =
 
 t.test('every reach by bob for alice\'s container answers like a missing one and changes nothing in dockerd', async (t) => {
   const before = await mustInspect(aliceBox)
+  // Alice's calls by full ID first: dockmoat then knows that ID as alice's and forwards her
+  // calls on it without a lookup (own.ts); in the same process, bob must still be refused.
+  for (let i = 0; i < 2; i++) ok(t, await asClient(P, certPaths.alice, ['container', 'inspect', aliceId]), `alice inspects her container by full ID (${i + 1})`)
   for (const [label, ref] of [['name', aliceBox], ['full ID', aliceId], ['ID prefix', aliceId.slice(0, 12)]] as const) {
     await answersLikeMissing(t, P, certPaths.bob, (r) => ['container', 'inspect', r], ref, `docker inspect by ${label}`)
     await answersLikeMissing(t, P, certPaths.bob, (r) => ['stop', '-t', '1', r], ref, `docker stop by ${label}`)
