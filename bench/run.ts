@@ -26,10 +26,12 @@ const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--haproxy] [--compa
   --render FILE    only rewrite latest.md and ratios.svg (in --out) from a saved latest.json
   --haproxy        also measure Debian's HAProxy as Tecnativa's docker-socket-proxy runs it
                    (bench/haproxy.cfg: HTTP mode, option http-server-close, 2 threads)
-  --floor          also measure two floors: bench/relay.mjs, a bare TCP-to-unix-socket byte relay
+  --floor          also measure three floors: bench/relay.mjs, a bare TCP-to-unix-socket byte relay
                    in Node (the extra hop alone, the floor for any TCP-listening Node proxy), and
                    bench/http-relay.mjs, node:http + an undici Pool with no policy and no logs
-                   (the floor for a proxy on dockmoat's stack)`
+                   (the floor of dockmoat's stack before the byte relay), and bench/http-byte-relay.ts,
+                   node:http + dockmoat's own byte relay with no policy and no logs (the floor of
+                   dockmoat's stack now)`
 
 const { values } = parseArgs({
   options: {

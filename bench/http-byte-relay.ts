@@ -1,0 +1,40 @@
+// The floor of the stack dockmoat is built on now: node:http parses the client's request,
+// dockmoat's own byte relay (src/relay.ts) sends it to dockerd and copies the answer back,
+// and nothing else (no classification, grants, body guard, ownership or log lines). What
+// dockmoat costs beyond this column is its own per-request code; what this costs beyond
+// bench/relay.mjs is Node's HTTP server. Hijacked requests become byte relays.
+//
+//   node bench/http-byte-relay.ts PORT [SOCKET_PATH]
+import { createRequire } from 'node:module'
+import type { IncomingMessage } from 'node:http'
+import { floorArgs, serveFloor, splice } from './floor.mjs'
+import { relay, UpstreamSockets } from '../src/relay.ts'
+import { upstreamRequestHeaders } from '../src/headers.ts'
+
+const http: typeof import('node:http') = createRequire(import.meta.url)('node:http') // as src/node-http.ts
+const args = floorArgs('http-byte-relay.ts')
+const pool = new UpstreamSockets(args.socketPath)
+const HIJACK = /\/(attach|exec\/[^/]+\/start|session|grpc)(\?|$)/
+
+const hasBody = (req: IncomingMessage): boolean => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+
+const server = http.createServer({ noDelay: true, requestTimeout: 0, shouldUpgradeCallback: (req) => HIJACK.test(req.url ?? '') }, (req, res) => {
+  const abort = relay(pool, {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true),
+    body: hasBody(req) ? req : undefined,
+    http10: req.httpVersion === '1.0',
+  }, res, { onHead: () => {}, onBytes: () => {}, onUnanswered: () => res.destroy() })
+  res.on('close', () => { if (!res.writableFinished) abort() })
+})
+
+server.on('upgrade', (req: IncomingMessage, client, head: Buffer) => {
+  let text = `${req.method} ${req.url} HTTP/1.1\r\n`
+  for (let i = 0; i < req.rawHeaders.length; i += 2) text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
+  const dockerd = splice(client, args.socketPath)
+  dockerd.write(text + '\r\n')
+  if (head.length > 0) dockerd.write(head)
+})
+
+serveFloor(server, 'http byte relay', args)
