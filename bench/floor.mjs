@@ -31,6 +31,16 @@ export function splice(client, socketPath) {
   return dockerd
 }
 
+/** A hijacked request (exec, attach): its head written as it came, then a byte relay both ways. */
+export function relayUpgrade(req, client, head, socketPath) {
+  let text = `${req.method} ${req.url} HTTP/1.1\r\n`
+  for (let i = 0; i < req.rawHeaders.length; i += 2) text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
+  // Written at once, so they precede whatever the client sends next (piped data comes later).
+  const dockerd = splice(client, socketPath)
+  dockerd.write(text + '\r\n')
+  if (head.length > 0) dockerd.write(head)
+}
+
 export function serveFloor(server, name, { port, socketPath }) {
   server.listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on 127.0.0.1:${port} -> ${socketPath}\n`))
   process.on('SIGTERM', () => process.exit(0))

@@ -7,7 +7,7 @@
 //   node bench/http-byte-relay.ts PORT [SOCKET_PATH]
 import { createRequire } from 'node:module'
 import type { IncomingMessage } from 'node:http'
-import { floorArgs, serveFloor, splice } from './floor.mjs'
+import { floorArgs, relayUpgrade, serveFloor } from './floor.mjs'
 import { relay, UpstreamSockets } from '../src/relay.ts'
 import { upstreamRequestHeaders } from '../src/headers.ts'
 
@@ -29,12 +29,6 @@ const server = http.createServer({ noDelay: true, requestTimeout: 0, shouldUpgra
   res.on('close', () => { if (!res.writableFinished) abort() })
 })
 
-server.on('upgrade', (req: IncomingMessage, client, head: Buffer) => {
-  let text = `${req.method} ${req.url} HTTP/1.1\r\n`
-  for (let i = 0; i < req.rawHeaders.length; i += 2) text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
-  const dockerd = splice(client, args.socketPath)
-  dockerd.write(text + '\r\n')
-  if (head.length > 0) dockerd.write(head)
-})
+server.on('upgrade', (req, client, head) => relayUpgrade(req, client, head, args.socketPath))
 
 serveFloor(server, 'http byte relay', args)

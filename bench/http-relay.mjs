@@ -6,7 +6,7 @@
 //
 //   node bench/http-relay.mjs PORT [SOCKET_PATH]
 import { createRequire } from 'node:module'
-import { floorArgs, serveFloor, splice } from './floor.mjs'
+import { floorArgs, relayUpgrade, serveFloor } from './floor.mjs'
 
 const require = createRequire(import.meta.url)
 const http = require('node:http') // loaded as dockmoat loads it (src/node-http.ts)
@@ -43,13 +43,6 @@ const server = http.createServer({ noDelay: true, requestTimeout: 0 }, (req, res
   })
 })
 
-server.on('upgrade', (req, client, head) => {
-  let text = `${req.method} ${req.url} HTTP/1.1\r\n`
-  for (let i = 0; i < req.rawHeaders.length; i += 2) text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
-  // Written at once, so they precede whatever the client sends next (piped data comes later).
-  const dockerd = splice(client, args.socketPath)
-  dockerd.write(text + '\r\n')
-  if (head.length > 0) dockerd.write(head)
-})
+server.on('upgrade', (req, client, head) => relayUpgrade(req, client, head, args.socketPath))
 
 serveFloor(server, 'http relay', args)
