@@ -81,9 +81,10 @@ export function imageNamesWritten(route: Route, query: string): { names: string[
     case 'POST /build':
       return { names: named(queryValues(query, 't'), []), pull: false, allTags: false }
     case 'POST /images/create': {
-      if (queryValues(query, 'fromSrc').length > 0) return { names: repoAndTag(), pull: false, allTags: false }
-      const tags = queryValues(query, 'tag')
+      // postImagesCreate pulls when r.FormValue("fromImage") is set, and imports otherwise.
       const images = queryValues(query, 'fromImage')
+      if ((images[0] ?? '') === '') return { names: repoAndTag(), pull: false, allTags: false }
+      const tags = queryValues(query, 'tag')
       const allTags = images.some((image) => { const n = normalizeImage(image); return n.tag === undefined && n.digest === undefined }) && tags.every((tag) => tag === '')
       return { names: named(images, tags), pull: true, allTags }
     }

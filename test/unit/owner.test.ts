@@ -87,6 +87,8 @@ t.test('the image names a call writes, as dockerd stores them', async (t) => {
   t.same(names('POST /commit', 'container=c').names, [], 'a commit without repo makes no name')
   t.same(names('POST /build', 't=a&t=b:2').names, ['docker.io/library/a:latest', 'docker.io/library/b:2'], 'every build -t')
   t.same(names('POST /images/create', 'fromSrc=-&repo=imp&tag=1'), { names: ['docker.io/library/imp:1'], pull: false, allTags: false }, 'an import writes its repo')
+  t.same(names('POST /images/create', 'fromImage=pulled&tag=1&fromSrc=-&repo=imp'), { names: ['docker.io/library/pulled:1'], pull: true, allTags: false }, 'with fromImage set dockerd pulls, whatever fromSrc says')
+  t.same(names('POST /images/create', 'fromImage=&fromImage=pulled&fromSrc=-&repo=imp').names, ['docker.io/library/imp:latest'], 'and imports when the first fromImage is empty')
   t.same(names('POST /images/create', 'fromImage=busybox&tag=latest'), { names: ['docker.io/library/busybox:latest'], pull: true, allTags: false }, 'a pull writes the registry\'s image under its name')
   t.same(names('POST /images/create', 'fromImage=busybox&tag=sha256:abc'), { names: [], pull: true, allTags: false }, 'a pull by digest moves no name')
   t.equal(names('POST /images/create', 'fromImage=busybox').allTags, true, 'a pull without a tag fetches every tag')
