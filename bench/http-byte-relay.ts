@@ -5,13 +5,12 @@
 // bench/relay.mjs is Node's HTTP server. Hijacked requests become byte relays.
 //
 //   node bench/http-byte-relay.ts PORT [SOCKET_PATH]
-import { createRequire } from 'node:module'
 import type { IncomingMessage } from 'node:http'
 import { floorArgs, relayUpgrade, serveFloor } from './floor.mjs'
 import { relay, UpstreamSockets } from '../src/relay.ts'
 import { upstreamRequestHeaders } from '../src/headers.ts'
+import http from '../src/node-http.ts'
 
-const http: typeof import('node:http') = createRequire(import.meta.url)('node:http') // as src/node-http.ts
 const args = floorArgs('http-byte-relay.ts')
 const pool = new UpstreamSockets(args.socketPath)
 const HIJACK = /\/(attach|exec\/[^/]+\/start|session|grpc)(\?|$)/
