@@ -33,40 +33,56 @@ function requireBundle(): void {
  * The child gets only the variables given here (plus PATH and HOME), so toggles in the
  * developer's own environment never leak into a test. It listens on 127.0.0.1 on a free port.
  */
+/** A dockmoat child's JSON log lines as they come (kept in `lines`, each passed to the `onLine` callbacks) and its stderr. */
+export interface FollowedLog {
+  lines: LogLine[]
+  stderr(): string
+  onLine(callback: (line: LogLine) => void): void
+}
+
+export function followLog(child: ChildProcess): FollowedLog {
+  const lines: LogLine[] = []
+  const callbacks: ((line: LogLine) => void)[] = []
+  let stderr = ''
+  let partial = ''
+  child.stdout!.setEncoding('utf8')
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (chunk: string) => { stderr += chunk })
+  child.stdout!.on('data', (chunk: string) => {
+    partial += chunk
+    const complete = partial.split('\n')
+    partial = complete.pop()!
+    for (const text of complete) {
+      if (text.trim() === '') continue
+      const line = JSON.parse(text) as LogLine
+      lines.push(line)
+      for (const callback of callbacks) callback(line)
+    }
+  })
+  return { lines, stderr: () => stderr, onLine: (callback) => { callbacks.push(callback) } }
+}
+
 export async function startProxy(env: Record<string, string> = {}): Promise<RunningProxy> {
   requireBundle()
   const child = spawn(process.execPath, [BUNDLE], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const lines: LogLine[] = []
-  let stderr = ''
-  let partial = ''
-  child.stdout!.setEncoding('utf8')
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => { stderr += chunk })
+  const log = followLog(child)
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }))
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the proxy did not start within 10 s; stderr: ${stderr}`)), 10_000)
-    child.stdout!.on('data', (chunk: string) => {
-      partial += chunk
-      const complete = partial.split('\n')
-      partial = complete.pop()!
-      for (const text of complete) {
-        if (text.trim() === '') continue
-        const line = JSON.parse(text) as LogLine
-        lines.push(line)
-        if (line.msg === 'dockmoat listening') {
-          clearTimeout(timer)
-          resolve(line.port as number)
-        }
+    const timer = setTimeout(() => reject(new Error(`the proxy did not start within 10 s; stderr: ${log.stderr()}`)), 10_000)
+    log.onLine((line) => {
+      if (line.msg === 'dockmoat listening') {
+        clearTimeout(timer)
+        resolve(line.port as number)
       }
     })
     void exited.then(({ code }) => {
       clearTimeout(timer)
-      reject(new Error(`the proxy exited with ${code} before listening; stderr: ${stderr}`))
+      reject(new Error(`the proxy exited with ${code} before listening; stderr: ${log.stderr()}`))
     })
   })
   return {
@@ -74,8 +90,8 @@ export async function startProxy(env: Record<string, string> = {}): Promise<Runn
     dockerHost: `tcp://127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     child,
-    logs: () => lines,
-    stderr: () => stderr,
+    logs: () => log.lines,
+    stderr: log.stderr,
     async stop(signal = 'SIGTERM') {
       const started = Date.now()
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)

@@ -17,7 +17,7 @@ import Docker from 'dockerode'
 import {
   DOCKER_DIRECT_HOST, api, cleanup, docker, requireDocker, testImage, uniqueName, inspectContainer, type RunResult,
 } from '../helpers/docker.ts'
-import { BUNDLE, runBundle, type LogLine } from '../helpers/proxy.ts'
+import { BUNDLE, followLog, runBundle, type LogLine } from '../helpers/proxy.ts'
 import { makePki, type Ca, type Issued } from '../helpers/pki.ts'
 
 t.setTimeout(240_000)
@@ -103,34 +103,22 @@ function childEnv(env: Record<string, string>): Record<string, string> {
 
 async function startDockmoat(env: Record<string, string>): Promise<Dockmoat> {
   const child = spawn(process.execPath, [BUNDLE], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines: LogLine[] = []
-  let stderr = ''
-  let partial = ''
+  const log = followLog(child)
+  const { lines, stderr } = log
   const waiters: { test: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = []
-  child.stdout!.setEncoding('utf8')
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => { stderr += chunk })
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  child.stdout!.on('data', (chunk: string) => {
-    partial += chunk
-    const complete = partial.split('\n')
-    partial = complete.pop()!
-    for (const text of complete) {
-      if (text.trim() === '') continue
-      const line = JSON.parse(text) as LogLine
-      lines.push(line)
-      for (const w of [...waiters]) {
-        if (w.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1)
-          w.resolve(line)
-        }
+  log.onLine((line) => {
+    for (const w of [...waiters]) {
+      if (w.test(line)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(line)
       }
     }
   })
   const next = (test: (line: LogLine) => boolean, what: string, ms = 10_000): Promise<LogLine> => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no log line ${what} within ${ms} ms; stderr: ${stderr}`)), ms)
+    const timer = setTimeout(() => reject(new Error(`no log line ${what} within ${ms} ms; stderr: ${stderr()}`)), ms)
     waiters.push({ test, resolve: (line) => { clearTimeout(timer); resolve(line) } })
-    void exited.then(() => { clearTimeout(timer); reject(new Error(`dockmoat exited (${child.exitCode}) before ${what}; stderr: ${stderr}`)) })
+    void exited.then(() => { clearTimeout(timer); reject(new Error(`dockmoat exited (${child.exitCode}) before ${what}; stderr: ${stderr()}`)) })
   })
   const listening = await next((l) => l.msg === 'dockmoat listening', '"dockmoat listening"')
   const tls = listening.tls as { port: number } | undefined
@@ -140,7 +128,7 @@ async function startDockmoat(env: Record<string, string>): Promise<Dockmoat> {
     plainPort: listening.port as number | undefined,
     listeners: Object.fromEntries(((listening.listeners ?? []) as { name: string; port?: number; socket?: string }[]).map((l) => [l.name, l])),
     logs: () => lines,
-    stderr: () => stderr,
+    stderr,
     until(test, from, what, ms) {
       const seen = lines.slice(from).find(test)
       return seen === undefined ? next(test, what, ms) : Promise.resolve(seen)
