@@ -1,6 +1,7 @@
 // Starts the built proxy (dist/dockmoat.js, what the image ships) as its own process.
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 export const BUNDLE = fileURLToPath(new URL('../../dist/dockmoat.js', import.meta.url))
@@ -99,6 +100,15 @@ export async function startProxy(env: Record<string, string> = {}): Promise<Runn
       return { ...result, ms: Date.now() - started }
     },
   }
+}
+
+/** A free TCP port on 127.0.0.1 (nothing listens on it once this resolves). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
 
 /** Runs the bundle with arguments (check, healthcheck, a bad configuration) to its exit. */

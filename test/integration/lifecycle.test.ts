@@ -5,12 +5,11 @@ import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs'
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DOCKER_SOCKET, cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
-import { BUNDLE, runBundle, startProxy, type LogLine } from '../helpers/proxy.ts'
+import { BUNDLE, freePort, runBundle, startProxy, type LogLine } from '../helpers/proxy.ts'
 
 await requireDocker()
 const image = await testImage()
@@ -75,14 +74,6 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 const runningDirect = async (name: string): Promise<string> =>
   (await docker(['inspect', '--format', '{{.State.Running}}', name])).stdout.trim()
 
-/** A free TCP port on 127.0.0.1 (nothing listens on it once this resolves). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 t.test('(a) 502 while the docker socket is gone, then recovery without a restart', { timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dockmoat-upstream-'))

@@ -12,7 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { api, requireDocker } from '../helpers/docker.ts'
-import { runBundle, startProxy } from '../helpers/proxy.ts'
+import { freePort, runBundle, startProxy } from '../helpers/proxy.ts'
 
 const PROMETHEUS = '/usr/bin/prometheus'
 
@@ -21,13 +21,6 @@ if (!fs.existsSync(PROMETHEUS)) {
   throw new Error(`${PROMETHEUS} is missing: install Debian's prometheus package (apt-get install -y --no-install-recommends prometheus; .ci/run does this)`)
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms
