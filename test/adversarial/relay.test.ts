@@ -23,7 +23,11 @@ const ANSWERS: Record<string, string> = {
   'extra-bytes': `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}${SMUGGLED}`,
   // An interim answer and the final one in the same packet.
   interim: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}',
+  // A header byte above 0x7f (obs-text), one byte on the wire.
+  'high-byte': 'HTTP/1.1 200 OK\r\nX-Raw: caf\xe9\r\nContent-Length: 2\r\n\r\n{}',
 }
+/** The request heads the stand-in received, as latin1 (one character per byte). */
+const received: string[] = []
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockmoat-relay-'))
 const socketPath = path.join(dir, 'upstream.sock')
@@ -33,10 +37,11 @@ const upstream = net.createServer((socket) => {
     buffered += chunk.toString('latin1')
     for (let end = buffered.indexOf('\r\n\r\n'); end !== -1; end = buffered.indexOf('\r\n\r\n')) {
       const requestLine = buffered.slice(0, buffered.indexOf('\r\n'))
+      received.push(buffered.slice(0, end))
       buffered = buffered.slice(end + 4)
       const name = /\/containers\/([^/]+)\/json/.exec(requestLine)?.[1] ?? 'ok'
-      socket.write(ANSWERS[name] ?? ANSWERS.ok!)
-      if (!['ok', 'extra-bytes', 'interim'].includes(name)) socket.end()
+      socket.write(ANSWERS[name] ?? ANSWERS.ok!, 'latin1')
+      if (!['ok', 'extra-bytes', 'interim', 'high-byte'].includes(name)) socket.end()
     }
   })
   socket.on('error', () => socket.destroy())
@@ -53,7 +58,7 @@ t.teardown(() => standIn.stop())
 /** Writes `text` on one connection and returns everything read until the server closes it (or 3 s pass). */
 function converse(port: number, text: string): Promise<{ data: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(text))
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text, 'latin1'))
     let data = ''
     const timer = setTimeout(() => { socket.destroy(); resolve({ data, closed: false }) }, 3000)
     socket.on('data', (chunk) => { data += chunk.toString('latin1') })
@@ -100,4 +105,14 @@ t.test('pipelined calls against the real dockerd: each answered in order, whole,
   const statuses = [...r.data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
   t.same(statuses, [200, 403, 200, 403, 200, 200], 'six answers, in order')
   t.match(r.data, /\r\n\r\nOK[\s\S]*"message":"dockmoat refused GET \/v1\.41\/containers\/json[\s\S]*"message":"dockmoat refused GET \/debug\/pprof\/[\s\S]*"ApiVersion":"1\.\d+"[\s\S]*\r\n\r\nOK$/, 'each body whole, none cut, nothing after the last')
+})
+
+t.test('header bytes above 0x7f travel as they came, both ways (not re-encoded as UTF-8)', async (t) => {
+  const r = await converse(standIn.port, get('high-byte', 'X-Client: na\xefve\r\nConnection: close\r\n'))
+  t.match(r.data, /^HTTP\/1\.1 200 OK\r\n/, 'answered')
+  t.ok(r.data.includes('X-Raw: caf\xe9\r\n'), 'the client gets dockerd\'s header byte 0xe9 as one byte')
+  t.notOk(r.data.includes('caf\xc3\xa9'), 'not its UTF-8 encoding')
+  const head = received.find((h) => h.includes('/containers/high-byte/json'))
+  t.match(head, /\r\nX-Client: na\xefve(\r\n|$)/, 'dockerd gets the client\'s header byte 0xef as one byte')
+  t.notOk(head?.includes('na\xc3\xafve'), 'not its UTF-8 encoding')
 })
