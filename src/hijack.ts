@@ -11,7 +11,7 @@ import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { Decision } from './policy.ts'
 import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders } from './headers.ts'
-import { clientOf, closed, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
+import { clientOf, closed, elapsedMs, logExchange, opened, upstreamError, writeRawJson, type Context, type Stream } from './exchange.ts'
 
 /** Bodies of hijack requests are small JSON documents (exec start options). */
 const MAX_BODY = 1024 * 1024
@@ -32,7 +32,7 @@ export function hijack(ctx: Context, req: IncomingMessage, client: Duplex, head:
   client.on('close', () => {
     closed(ctx, stream)
     upstreamSocket?.destroy()
-    logExchange(ctx, req, decision, { status, bytesUp: counts.up, bytesDown: counts.down, ms: Math.round(performance.now() - started), client: from })
+    logExchange(ctx, req, decision, { status, bytesUp: counts.up, bytesDown: counts.down, ms: elapsedMs(started), client: from })
   })
   client.on('error', () => client.destroy())
 

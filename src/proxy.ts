@@ -12,7 +12,7 @@ import type { Config } from './settings.ts'
 import { Clients, type Client } from './clients.ts'
 import type { PolicyFile } from './profiles.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
-import { askDockerd, clientOf, closed, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
+import { askDockerd, clientOf, closed, elapsedMs, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
 import { relay, UpstreamSockets } from './relay.ts'
 import { own, type EventFilter } from './owner/own.ts'
@@ -306,7 +306,7 @@ function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
 function answer(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, answered: Answer, started: number): void {
   res.writeHead(answered.status, { ...clientResponseHeaders(answered.headers, false), 'content-length': answered.body.length })
   res.end(answered.body)
-  logExchange(ctx, req, decision, { status: answered.status, bytes: answered.body.length, ms: Math.round(performance.now() - started), client: clientOf(req) })
+  logExchange(ctx, req, decision, { status: answered.status, bytes: answered.body.length, ms: elapsedMs(started), client: clientOf(req) })
 }
 
 function health(ctx: Context, res: ServerResponse): void {
@@ -349,6 +349,6 @@ function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decisi
   res.on('close', () => {
     if (!complete) abort()
     closed(ctx, stream)
-    logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: Math.round(performance.now() - started), complete, client })
+    logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: elapsedMs(started), complete, client })
   })
 }

@@ -150,6 +150,10 @@ t.test('prometheus scrapes METRICS_LISTEN and counts exactly the calls made', { 
   t.equal(await one('sum(dockmoat_refusals_total)'), CREATES + 1)
   t.equal(await one('dockmoat_request_duration_seconds_count{route="GET /containers/json"}'), LISTS)
   t.equal(await one('sum(dockmoat_request_duration_seconds_count)'), LISTS + INSPECTS, 'refusals are not timed')
+  const listMs = proxy.logs().filter((line) => line.msg === 'request' && line.route === 'GET /containers/json').map((line) => Number(line.ms))
+  t.ok(listMs.some((ms) => !Number.isInteger(ms)), `durations are timed to the microsecond, not in whole milliseconds (${listMs.slice(0, 5).join(', ')} ms)`)
+  const summed = listMs.reduce((a, b) => a + b, 0) / 1000
+  t.ok(Math.abs((await one('dockmoat_request_duration_seconds_sum{route="GET /containers/json"}') ?? -1) - summed) < 1e-6, `the histogram adds up the durations of the log lines (${summed} s)`)
   t.equal(await one('dockmoat_bytes_total{route="GET /containers/json",direction="to_client"}'), listBytes, 'the list bytes the client received')
   t.equal(await one('dockmoat_open_streams'), 1)
   t.equal(await one('dockmoat_open_exchanges'), 1)
