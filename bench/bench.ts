@@ -69,6 +69,9 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
   const socket = { kind: 'unix' as const, socketPath: config.socketPath }
   const version = (await json<{ Version: string; ApiVersion: string }>(socket, { path: '/version' })).value
   const runId = `${process.pid}-${randomBytes(3).toString('hex')}`
+  // The commit measured is the one built at the start: read later, a commit made during a
+  // 25-minute run was recorded instead.
+  const commit = gitCommit()
   const fixtures = new Fixtures(runId)
   const logDir = logDirectory()
   const proxies: Target[] = []
@@ -200,7 +203,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       durationSeconds,
       machine: { ...machineInfo, loadAverageAtEnd: os.loadavg().map((v) => round(v, 2)) },
       dockerd: { version: version.Version, apiVersion: version.ApiVersion, cli: dockerCliVersion() },
-      dockmoat: { version: dockmoatPackage.version, commit: gitCommit(), logLevel: config.logLevel },
+      dockmoat: { version: dockmoatPackage.version, commit, logLevel: config.logLevel },
       otherContainersRunning: { atStart: othersAtStart, atEnd: othersAtEnd },
       sharing: shared,
       shared: othersAtStart > 0 || othersAtEnd > 0 || shared.otherPercent >= 3,
