@@ -29,9 +29,9 @@ const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--haproxy] [--compa
   --floor          also measure three floors: bench/relay.mjs, a bare TCP-to-unix-socket byte relay
                    in Node (the extra hop alone, the floor for any TCP-listening Node proxy), and
                    bench/http-relay.mjs, node:http + an undici Pool with no policy and no logs
-                   (the floor of dockmoat's stack before the byte relay), and bench/http-byte-relay.ts,
-                   node:http + dockmoat's own byte relay with no policy and no logs (the floor of
-                   dockmoat's stack now)`
+                   (the floor of dockmoat's stack before the byte relay), and bench/parser-byte-relay.ts,
+                   Node's HTTP parser (src/http1.ts) + dockmoat's own byte relay with no policy
+                   and no logs (the floor of dockmoat's stack now)`
 
 const { values } = parseArgs({
   options: {

@@ -33,7 +33,7 @@ export function floorCompares(socketPath: string): { name: string; command: stri
   return [
     { name: 'node-tcp-relay', command: command('relay.mjs', []) },
     { name: 'node-http-undici', command: command('http-relay.mjs', NODE_FLAGS) },
-    { name: 'node-http-byte-relay', command: command('http-byte-relay.ts', NODE_FLAGS) },
+    { name: 'node-parser-byte-relay', command: command('parser-byte-relay.ts', NODE_FLAGS) },
   ]
 }
 

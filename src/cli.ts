@@ -1,7 +1,6 @@
 // dockmoat [serve] | check METHOD PATH | learn [LOGFILE|-] | healthcheck
 import fs from './node-fs.ts'
 import { createRequire } from 'node:module'
-import http from './node-http.ts'
 import type { Logger } from 'pino'
 import { createLogger } from './log.ts'
 import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'
@@ -137,7 +136,8 @@ function healthcheck(): void {
   }
   // TLS without client certificates: the health answer needs none, and the server's
   // certificate is for the names clients use, not necessarily 127.0.0.1.
-  const get = plain ? http.get : (createRequire(import.meta.url)('node:https') as typeof import('node:https')).get
+  // Loaded here only: serving needs neither (http1.ts reads requests itself).
+  const get = (createRequire(import.meta.url)(plain ? 'node:http' : 'node:https') as typeof import('node:https')).get
   const request = get({ ...where, path: HEALTH_PATH, timeout: 5000, ...(plain ? {} : { rejectUnauthorized: false }) }, (response) => {
     let text = ''
     response.on('data', (chunk: Buffer) => { text += chunk.toString() })

@@ -1,7 +1,7 @@
 // Who is asking, and the configuration that decides their calls: the environment's, or,
 // with POLICY_FILE, the first profile that matches (profiles.ts), worked out once per
 // connection (a connection's certificate and listener do not change).
-import type { IncomingMessage } from 'node:http'
+import type { Request } from './http1.ts'
 import type { TLSSocket } from 'node:tls'
 import type { Config } from './settings.ts'
 import { bindView, type BindView } from './bind-view.ts'
@@ -24,7 +24,7 @@ export class Clients {
   private readonly byConnection = new WeakMap<object, { generation: number; admission: Admission }>()
   // A request keeps the configuration it was admitted with to its end (body, ownership,
   // log line), whatever a SIGHUP reloads meanwhile.
-  private readonly byRequest = new WeakMap<IncomingMessage, Admission>()
+  private readonly byRequest = new WeakMap<Request, Admission>()
   private readonly byProfile = new Map<string, Client>()
   private readonly listeners = new WeakMap<object, string>()
   private generation = 0
@@ -57,7 +57,7 @@ export class Clients {
    * With profiles that match on `container`, the lookup of the caller's container, until
    * it is known; then undefined, and `admit` may answer.
    */
-  pending(req: IncomingMessage): Promise<void> | undefined {
+  pending(req: Request): Promise<void> | undefined {
     if (this.policy?.usesContainers !== true || this.containers.has(req.socket)) return undefined
     let lookup = this.lookups.get(req.socket)
     if (lookup === undefined) {
@@ -74,7 +74,7 @@ export class Clients {
     return lookup
   }
 
-  admit(req: IncomingMessage): Admission {
+  admit(req: Request): Admission {
     // Without POLICY_FILE there is nothing to reload: no per-request bookkeeping.
     if (this.policy === undefined) return this.admitConnection(req)
     let admission = this.byRequest.get(req)
@@ -82,7 +82,7 @@ export class Clients {
     return admission
   }
 
-  private admitConnection(req: IncomingMessage): Admission {
+  private admitConnection(req: Request): Admission {
     // Never reached in practice (the TLS server ends such connections at once): kept so
     // that no request of an unverified TLS client can be decided.
     if ('encrypted' in req.socket && this.environment.config.tls?.ca !== undefined && !(req.socket as TLSSocket).authorized) {
@@ -98,7 +98,7 @@ export class Clients {
   }
 
   /** The profile a request was admitted under, for its log line. */
-  profileOf(req: IncomingMessage): string | undefined {
+  profileOf(req: Request): string | undefined {
     const known = this.byRequest.get(req)
     return known !== undefined && 'profile' in known ? known.profile : undefined
   }
@@ -120,7 +120,7 @@ export class Clients {
   }
 }
 
-export function whoIs(req: IncomingMessage, listener: string): Who {
+export function whoIs(req: Request, listener: string): Who {
   const peer = peerOf(req.socket)
   return {
     listener,

@@ -1,7 +1,6 @@
 // What the plain and the hijack paths share: the context, the bookkeeping of open
 // exchanges (for shutdown), hand-written error answers and the per-request log line.
-import http from './node-http.ts'
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'
@@ -12,6 +11,7 @@ import type { Clients } from './clients.ts'
 import { ask, type UpstreamSockets } from './relay.ts'
 import type { GoObject } from './guard/go-decode.ts'
 import { peerOf } from './identity.ts'
+import { reasonOf, type Request } from './http1.ts'
 
 /** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
 export interface Stream {
@@ -97,7 +97,7 @@ export function jsonBody(message: string): string {
 /** A response written by hand on a connection that is then closed (hijack path). */
 export function writeRawJson(socket: Duplex, status: number, message: string): void {
   const body = jsonBody(message)
-  const head = rawResponseHead(status, http.STATUS_CODES[status] ?? '', {
+  const head = rawResponseHead(status, reasonOf(status), {
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),
     connection: 'close',
@@ -115,11 +115,11 @@ export function elapsedMs(started: number): number {
 }
 
 /** Where a request came from; read at the start, as the socket is gone by the end. */
-export function clientOf(req: IncomingMessage): string {
+export function clientOf(req: Request): string {
   return req.socket?.remoteAddress ?? 'unix'
 }
 
-export function logExchange(ctx: Context, req: IncomingMessage, decision: Decision, fields: Outcome): void {
+export function logExchange(ctx: Context, req: Request, decision: Decision, fields: Outcome): void {
   ctx.metrics?.exchange(decision, fields)
   const cn = peerOf(req.socket)?.cn
   const profile = ctx.clients.profileOf(req)

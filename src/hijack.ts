@@ -5,7 +5,7 @@
 // are held back until dockerd has answered 101, because after any other answer dockerd
 // would parse them as a new, unchecked request. Any other answer is relayed and the
 // connection closed.
-import type { IncomingMessage } from 'node:http'
+import type { Request } from './http1.ts'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
@@ -16,7 +16,7 @@ import { clientOf, closed, elapsedMs, logExchange, opened, upstreamError, writeR
 /** Bodies of hijack requests are small JSON documents (exec start options). */
 const MAX_BODY = 1024 * 1024
 
-export function hijack(ctx: Context, req: IncomingMessage, client: Duplex, head: Buffer, decision: Decision): void {
+export function hijack(ctx: Context, req: Request, client: Duplex, head: Buffer, decision: Decision): void {
   if (!decision.allow) {
     // Unreachable by construction (only allowed hijacks upgrade); refuse rather than trust it.
     writeRawJson(client, 403, decision.reason)
@@ -105,7 +105,7 @@ function tunnel(client: Duplex, upstream: Socket, early: Buffer, counts: { up: n
 type BodyCallback = (error: string | undefined, body: Buffer, early: Buffer) => void
 
 /** Reads the request body as framed by Content-Length or chunked encoding. */
-function readBody(req: IncomingMessage, client: Duplex, head: Buffer, done: BodyCallback): void {
+function readBody(req: Request, client: Duplex, head: Buffer, done: BodyCallback): void {
   const chunked = req.headers['transfer-encoding'] !== undefined
   if (chunked && req.headers['transfer-encoding']?.toLowerCase() !== 'chunked') {
     done('only chunked transfer-encoding is accepted', Buffer.alloc(0), Buffer.alloc(0))
@@ -133,6 +133,8 @@ function readBody(req: IncomingMessage, client: Duplex, head: Buffer, done: Body
   const onEnd = (): void => { if (!finished) client.destroy() }
   client.on('data', onData)
   client.on('end', onEnd)
+  // http1.ts hands the connection over paused: nothing is read until someone listens.
+  client.resume()
   attempt()
 }
 

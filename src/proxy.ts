@@ -1,9 +1,7 @@
 // The request path: accept, classify and gate (policy.ts), inspect the body (guard/), own (owner/), forward (relay.ts), log.
-import http from './node-http.ts'
+import net, { type Server, type Socket } from 'node:net'
 import { createRequire } from 'node:module'
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { TlsOptions, TLSSocket } from 'node:tls'
-import type { Duplex } from 'node:stream'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'
 import { appendMembers, decideBody, decideRequest, decideResolved, isHijackRoute, type Decision } from './policy.ts'
@@ -15,6 +13,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { askDockerd, clientOf, closed, elapsedMs, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
 import { relay, UpstreamSockets } from './relay.ts'
+import { Connections, type Handlers, type Reply, type Request } from './http1.ts'
 import { own, type EventFilter } from './owner/own.ts'
 import { rememberPeer } from './identity.ts'
 
@@ -23,14 +22,14 @@ export const HEALTH_PATH = '/_dockmoat/health'
 
 // Decided once per request: shouldUpgradeCallback and the handler both need it.
 const DECISION = Symbol('dockmoat.decision')
-function decisionFor(ctx: Context, req: IncomingMessage & { [DECISION]?: Decision }): Decision {
+function decisionFor(ctx: Context, req: Request & { [DECISION]?: Decision }): Decision {
   return (req[DECISION] ??= decideFor(ctx, req))
 }
 
-function decideFor(ctx: Context, req: IncomingMessage): Decision {
+function decideFor(ctx: Context, req: Request): Decision {
   const client = ctx.clients.admit(req)
   if ('refused' in client) return { allow: false, status: 403, reason: `dockmoat refused ${req.method} ${req.url}: ${client.refused}`, variables: [] }
-  return named(client, decideRequest(req.method ?? '', req.url ?? '', req.headers['content-type'], client.config))
+  return named(client, decideRequest(req.method, req.url, req.headers['content-type'], client.config))
 }
 
 /** A refusal under a POLICY_FILE profile says which profile refused. */
@@ -39,7 +38,7 @@ function named(client: Client, decision: Decision): Decision {
 }
 
 /** The client an allowed request was decided for (clients.ts keeps it for the request's lifetime). */
-function clientFor(ctx: Context, req: IncomingMessage): Client {
+function clientFor(ctx: Context, req: Request): Client {
   return ctx.clients.admit(req) as Client
 }
 
@@ -61,41 +60,85 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
   })))
   const ctx: Context = { config, log, upstream, relayPool: new UpstreamSockets(config.socketPath), clients: new Clients(config, policy, () => containerAddresses(ctx)), open: 0, streams: new Set() }
 
-  const options: ServerOptions = {
-    // Protects against clients that never finish their headers; bodies may take hours.
-    headersTimeout: 30_000,
-    requestTimeout: 0,
-    noDelay: true,
+  const handlers: Handlers = {
     // Only dockerd's hijack routes, and only when allowed, become raw tunnels. Elsewhere
     // the Upgrade header is ignored and the request is handled (and framed) as HTTP.
-    shouldUpgradeCallback: (req) => {
+    shouldUpgrade: (req) => {
       // A caller whose container is still being looked up: its hijack routes are decided
       // in the upgrade handler, once it is known.
-      if (ctx.clients.pending(req) !== undefined) return isHijackRoute(req.method ?? '', req.url ?? '')
+      if (ctx.clients.pending(req) !== undefined) return isHijackRoute(req.method, req.url)
       const decision = decisionFor(ctx, req)
       return decision.allow && decision.route.hijack
     },
+    request: (req, reply) => {
+      const waiting = ctx.clients.pending(req)
+      if (waiting === undefined) onRequest(req, reply)
+      else void waiting.then(() => onRequest(req, reply))
+    },
+    upgrade: (req, socket, head) => {
+      const waiting = ctx.clients.pending(req)
+      if (waiting === undefined) onUpgrade(req, socket, head)
+      else void waiting.then(() => onUpgrade(req, socket, head))
+    },
+    // A malformed request never reaches dockerd: Node's strict parser rejects it (http1.ts).
+    malformed: (error) => log.warn({ error: error.message, code: error.code }, 'malformed request refused'),
   }
+
+  const onRequest = (req: Request, reply: Reply): void => {
+    if (req.url === HEALTH_PATH && req.method === 'GET') {
+      health(ctx, reply)
+      return
+    }
+    const decision = decisionFor(ctx, req)
+    if (!decision.allow) {
+      refuse(ctx, req, reply, decision)
+      return
+    }
+    if (decision.readBody === true) {
+      judgeBody(ctx, req, reply, decision)
+      return
+    }
+    proceed(ctx, req, reply, decision)
+  }
+
+  const onUpgrade = (req: Request, socket: Socket, head: Buffer): void => {
+    const decision = decisionFor(ctx, req)
+    const owner = decision.allow ? clientFor(ctx, req).config.owner : undefined
+    if (owner === undefined || !decision.allow) return hijack(ctx, req, socket, head, decision)
+    void own(ctx, owner, req, decision).then((owned) => {
+      if (owned.ok) return hijack(ctx, req, socket, head, 'forward' in owned ? { ...decision, forward: owned.forward } : decision)
+      writeRawJson(socket, owned.status, owned.message)
+      logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
+    }, (error: unknown) => {
+      ctx.log.error({ err: error }, 'ownership check failed')
+      writeRawJson(socket, 500, `dockmoat could not check ownership: ${(error as Error).message}`)
+    })
+  }
+
   const servers: Server[] = []
+  const connections = new Connections()
+  // A client may send its request and then half-close (`nc`, some SDKs); dockerd still
+  // answers, so must we (allowHalfOpen; http1.ts ends the connection after the answers).
   /** A plain listener; its name is what a POLICY_FILE profile's `match: listener` names. */
   function plainServer(listener: string): Server {
-    const plain = http.createServer(options)
-    plain.on('connection', (socket: Duplex) => ctx.clients.arrived(socket, listener))
-    serve(plain)
+    const plain = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      ctx.clients.arrived(socket, listener)
+      connections.add(socket, handlers)
+    })
+    servers.push(plain)
     return plain
   }
   const server = plainServer('plain')
   let tlsServer: Server | undefined
   if (tls !== undefined) {
-    // node:https only when TLS is configured (see node-http.ts on what loading costs).
-    const https: typeof import('node:https') = createRequire(import.meta.url)('node:https')
+    // node:tls only when TLS is configured.
+    const { createServer } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls')
     // With TLS_CA, the certificate is checked here rather than inside the handshake, where
     // OpenSSL's refusal of an expired or foreign certificate reached Node as a bare
     // "socket hang up" with neither the reason nor the client's address.
     const requireCertificate = tls.requestCert === true
-    tlsServer = https.createServer({ ...options, ...tls, ...(requireCertificate ? { rejectUnauthorized: false } : {}) })
-    // Before node:https's own listener, which would start parsing HTTP on this connection.
-    tlsServer.prependListener('secureConnection', (socket: TLSSocket) => {
+    const secure = createServer({ ...tls, allowHalfOpen: true, ...(requireCertificate ? { rejectUnauthorized: false } : {}) })
+    secure.on('secureConnection', (socket: TLSSocket) => {
       if (requireCertificate && !socket.authorized) {
         const reason = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError)
         log.warn({ client: socket.remoteAddress ?? 'unknown', reason }, 'TLS client refused: a certificate signed by TLS_CA is required')
@@ -104,92 +147,23 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
       }
       rememberPeer(socket)
       ctx.clients.arrived(socket, 'tls')
+      connections.add(socket, handlers)
     })
-    tlsServer.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+    secure.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
       log.warn({ client: socket.remoteAddress ?? 'unknown', error: error.message, code: error.code }, 'TLS handshake refused')
     })
-    serve(tlsServer)
-  }
-
-  function serve(server: Server): void {
-    servers.push(server)
-    // A client may send its request and then half-close (`nc`, some SDKs); dockerd still
-    // answers, so must we. Node's default would abort the request on that FIN.
-    // `httpAllowHalfOpen` is Node's own (undocumented, untyped) switch for exactly this.
-    Object.assign(server, { httpAllowHalfOpen: true })
-
-    server.on('request', (req, res) => {
-      const waiting = ctx.clients.pending(req)
-      if (waiting === undefined) onRequest(req, res)
-      else void waiting.then(() => onRequest(req, res))
-    })
-
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      if (closing.has(req.socket)) {
-        // Pipelined behind a body too large to read: the client was told the connection
-        // closes, so nothing after it may reach dockerd.
-        req.socket.destroy()
-        return
-      }
-      if (req.url === HEALTH_PATH && req.method === 'GET') {
-        health(ctx, res)
-        return
-      }
-      // Node stops parsing a connection after a request that asked for an upgrade, even
-      // when it was not honoured: close it after this answer rather than leave it hanging.
-      if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false
-      const decision = decisionFor(ctx, req)
-      if (!decision.allow) {
-        refuse(ctx, req, res, decision)
-        return
-      }
-      if (decision.readBody === true) {
-        judgeBody(ctx, req, res, decision)
-        return
-      }
-      proceed(ctx, req, res, decision)
-    }
-
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const waiting = ctx.clients.pending(req)
-      if (waiting === undefined) onUpgrade(req, socket, head)
-      else void waiting.then(() => onUpgrade(req, socket, head))
-    })
-
-    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      if (closing.has(req.socket)) return void socket.destroy()
-      const decision = decisionFor(ctx, req)
-      const owner = decision.allow ? clientFor(ctx, req).config.owner : undefined
-      if (owner === undefined || !decision.allow) return hijack(ctx, req, socket, head, decision)
-      void own(ctx, owner, req, decision).then((owned) => {
-        if (owned.ok) return hijack(ctx, req, socket, head, 'forward' in owned ? { ...decision, forward: owned.forward } : decision)
-        writeRawJson(socket, owned.status, owned.message)
-        logExchange(ctx, req, { allow: false, status: owned.status, route: decision.route, reason: owned.message }, { status: owned.status, bytes: 0, ms: 0, client: clientOf(req) })
-      }, (error: unknown) => {
-        ctx.log.error({ err: error }, 'ownership check failed')
-        writeRawJson(socket, 500, `dockmoat could not check ownership: ${(error as Error).message}`)
-      })
-    }
-
-    // A malformed request never reaches dockerd: Node's strict parser rejects it here.
-    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-      log.warn({ error: error.message, code: error.code }, 'malformed request refused')
-      if (!socket.writable) return socket.destroy()
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-      writeRawJson(socket, status, `dockmoat refused a malformed request: ${error.message}`)
-    })
+    servers.push(secure)
+    tlsServer = secure
   }
 
   async function shutdown(graceMs: number): Promise<void> {
-    for (const each of servers) {
-      each.close()
-      each.closeIdleConnections()
-    }
+    for (const each of servers) each.close()
+    connections.close()
     for (const stream of ctx.streams) stream.destroy()
     await settled(graceMs)
     // Whatever is still open ends with its connection (the client's close aborts dockerd's
     // side); their close handlers then write their log lines.
-    for (const each of servers) each.closeAllConnections()
+    connections.destroyAll()
     await settled(500)
     ctx.relayPool.destroy()
     if (hijackPool !== undefined) await (await hijackPool).destroy()
@@ -222,37 +196,29 @@ async function containerAddresses(ctx: Context): Promise<Map<string, string>> {
 }
 
 /** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */
-function sendJson(res: ServerResponse, status: number, message: string): void {
-  const body = jsonBody(message)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-  res.end(body)
+function sendJson(reply: Reply, status: number, message: string): void {
+  reply.send(status, { 'content-type': 'application/json' }, jsonBody(message))
 }
 
-function refuse(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: false }): void {
-  sendJson(res, decision.status, decision.reason)
+function refuse(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: false }): void {
+  sendJson(reply, decision.status, decision.reason)
   logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
 }
-
-// Connections whose request body was too large: answered 413, then closed.
-const closing = new WeakSet<object>()
-// How long such a connection may go on sending the body it was refused before it is cut;
-// closing at once could reset the connection before the client reads the 413.
-const LINGER_MS = 2000
 
 /**
  * Reads the whole body (any framing; Node answers `Expect: 100-continue` itself), lets
  * the guard judge it, and forwards exactly those bytes with a Content-Length: dockerd
  * treats a chunked body as one of unknown length (body-facts §2).
  */
-function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }): void {
+function judgeBody(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: true }): void {
   const client = clientFor(ctx, req)
   const limit = client.config.maxBodyBytes
+  const body = req.body
   const tooLarge = (): void => {
-    // The rest of the body is discarded and the connection closes after this answer.
-    res.shouldKeepAlive = false
-    closing.add(req.socket)
-    res.once('finish', () => setTimeout(() => req.socket.destroy(), LINGER_MS).unref())
-    refuse(ctx, req, res, { allow: false, status: 413, route: decision.route, reason: `dockmoat refused ${req.method} ${req.url} (${decision.route.display}): the body is larger than MAX_BODY_BYTES=${limit}, and dockmoat forwards only bodies it has read whole` })
+    // The rest of the body is not read: the connection closes after this answer (and
+    // nothing pipelined behind it reaches dockerd).
+    reply.keepAlive = false
+    refuse(ctx, req, reply, { allow: false, status: 413, route: decision.route, reason: `dockmoat refused ${req.method} ${req.url} (${decision.route.display}): the body is larger than MAX_BODY_BYTES=${limit}, and dockmoat forwards only bodies it has read whole` })
   }
   if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge()
   const chunks: Buffer[] = []
@@ -260,95 +226,86 @@ function judgeBody(ctx: Context, req: IncomingMessage, res: ServerResponse, deci
   const onData = (chunk: Buffer): void => {
     size += chunk.length
     if (size > limit) {
-      req.off('data', onData)
-      req.pause()
+      body.off('data', onData)
+      body.pause()
       tooLarge()
       return
     }
     chunks.push(chunk)
   }
-  req.on('data', onData)
-  req.on('end', () => {
+  body.on('data', onData)
+  body.on('end', () => {
     if (size > limit) return
     const received = Buffer.concat(chunks, size)
-    const method = req.method ?? ''
-    const target = req.url ?? ''
+    const { method, url: target } = req
     const judged = named(client, decideBody(method, target, decision, received, client.config))
-    if (!judged.allow) return refuse(ctx, req, res, judged)
-    const body = judged.appendToBody === undefined ? received : appendMembers(received, judged.appendToBody)
-    if (judged.hostPaths === undefined || client.bindView.visible.length === 0) return proceed(ctx, req, res, judged, body)
+    if (!judged.allow) return refuse(ctx, req, reply, judged)
+    const sent = judged.appendToBody === undefined ? received : appendMembers(received, judged.appendToBody)
+    if (judged.hostPaths === undefined || client.bindView.visible.length === 0) return proceed(ctx, req, reply, judged, sent)
     void resolveHostPaths(client.bindView, judged.hostPaths.map((p) => p.path)).then((resolved) => {
       const final = named(client, decideResolved(method, target, judged, resolved, client.bindView.roots, client.config))
-      if (final.allow) proceed(ctx, req, res, final, body)
-      else refuse(ctx, req, res, final)
+      if (final.allow) proceed(ctx, req, reply, final, sent)
+      else refuse(ctx, req, reply, final)
     })
   })
 }
 
 /** The own stage (OWNER only: it asks dockerd), then forward. */
-function proceed(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer): void {
+function proceed(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: true }, body?: Buffer): void {
   const owner = clientFor(ctx, req).config.owner
-  if (owner === undefined) return forward(ctx, req, res, decision, body)
+  if (owner === undefined) return forward(ctx, req, reply, decision, body)
   const started = performance.now()
   void own(ctx, owner, req, decision, body).then((owned) => {
-    if (!owned.ok) return refuse(ctx, req, res, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
-    if ('answered' in owned) return answer(ctx, req, res, decision, owned.answered, started)
+    if (!owned.ok) return refuse(ctx, req, reply, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
+    if ('answered' in owned) return answer(ctx, req, reply, decision, owned.answered, started)
     const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)
-    forward(ctx, req, res, { ...decision, forward: owned.forward }, sent, owned.events)
+    forward(ctx, req, reply, { ...decision, forward: owned.forward }, sent, owned.events)
   }, (error: unknown) => {
     // A bug here must not leave the client waiting: answer, and log it.
     ctx.log.error({ err: error }, 'ownership check failed')
-    refuse(ctx, req, res, { allow: false, status: 500, route: decision.route, reason: `dockmoat could not check ownership: ${(error as Error).message}` })
+    refuse(ctx, req, reply, { allow: false, status: 500, route: decision.route, reason: `dockmoat could not check ownership: ${(error as Error).message}` })
   })
 }
 
 /** dockerd's answer to a lookup that was the client's own call (an inspect under OWNER). */
-function answer(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, answered: Answer, started: number): void {
-  res.writeHead(answered.status, { ...clientResponseHeaders(answered.headers, false), 'content-length': answered.body.length })
-  res.end(answered.body)
+function answer(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: true }, answered: Answer, started: number): void {
+  reply.send(answered.status, clientResponseHeaders(answered.headers, false), answered.body)
   logExchange(ctx, req, decision, { status: answered.status, bytes: answered.body.length, ms: elapsedMs(started), client: clientOf(req) })
 }
 
-function health(ctx: Context, res: ServerResponse): void {
+function health(ctx: Context, reply: Reply): void {
   void askDockerd(ctx, '/_ping', 'GET', undefined, 5000).then((answer) => {
-    if (answer.status === 200) sendJson(res, 200, 'ok')
-    else if (answer.status === 0) sendJson(res, 502, answer.message)
-    else sendJson(res, 502, `dockerd answered /_ping with ${answer.status}: ${answer.body.toString()}`)
+    if (answer.status === 200) sendJson(reply, 200, 'ok')
+    else if (answer.status === 0) sendJson(reply, 502, answer.message)
+    else sendJson(reply, 502, `dockerd answered /_ping with ${answer.status}: ${answer.body.toString()}`)
   })
-}
-
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
 // dockerd's answer is copied to the client's socket as it arrives (relay.ts), with
 // backpressure both ways: nothing re-parses or re-frames it on the hot path.
-function forward(ctx: Context, req: IncomingMessage, res: ServerResponse, decision: Decision & { allow: true }, body?: Buffer, events?: EventFilter): void {
+function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: true }, body?: Buffer, events?: EventFilter): void {
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
-  let complete = false
-  const stream: Stream | undefined = decision.route.stream ? { destroy: () => res.destroy() } : undefined
+  const stream: Stream | undefined = decision.route.stream ? { destroy: () => reply.destroy() } : undefined
   opened(ctx, stream)
   const abort = relay(ctx.relayPool, {
-    method: req.method ?? 'GET',
+    method: req.method,
     path: decision.forward,
     headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true),
-    body: body ?? (hasBody(req) ? req : undefined),
+    body: body ?? (req.hasBody ? req.body : undefined),
+    declaredLength: req.headers['content-length'],
     http10: req.httpVersion === '1.0',
     ...(events === undefined ? {} : { lines: events }),
-  }, res, {
-    onHead: () => {},
+  }, reply, {
     onBytes: (count) => { bytes += count },
     onUnanswered: (error) => {
-      if (!res.headersSent && !res.destroyed) sendJson(res, 502, upstreamError(ctx, error))
+      if (!reply.sent) sendJson(reply, 502, upstreamError(ctx, error))
     },
   })
-  res.on('finish', () => { complete = true })
-  res.on('close', () => {
+  reply.onDone((complete) => {
     if (!complete) abort()
     closed(ctx, stream)
-    logExchange(ctx, req, decision, { status: res.statusCode, bytes, ms: elapsedMs(started), complete, client })
+    logExchange(ctx, req, decision, { status: reply.status, bytes, ms: elapsedMs(started), complete, client })
   })
 }

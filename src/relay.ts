@@ -1,14 +1,13 @@
 // The way back, byte for byte: the request (already judged) is written to a raw
 // connection to dockerd, and dockerd's answer is copied to the client's socket as it
 // arrives. Only the head is parsed (to drop hop-by-hop headers); framing.ts follows the
-// body to know where the answer ends, so keep-alive and pipelining go on as before.
-// Node's ServerResponse is then told the answer is written (its internal _header and
-// _headerSent: the documented API would frame the body a second time).
+// body to know where the answer ends, so keep-alive and pipelining go on (http1.ts).
 import net, { type Socket } from 'node:net'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { bodyMode, BodyScanner, parseHead, type BodyMode, type Head } from './framing.ts'
 import { relayedHeaderLines } from './headers.ts'
+import type { Reply } from './http1.ts'
 
 const IDLE_MS = 4000
 
@@ -59,8 +58,6 @@ export class UpstreamSockets {
 }
 
 export interface Relayed {
-  /** Called once dockerd's head is known: the status the client gets. */
-  onHead(status: number): void
   /** Bytes of the answer's body relayed to the client. */
   onBytes(count: number): void
   /** dockerd could not be reached or did not answer HTTP before its head: answer 502. */
@@ -72,39 +69,37 @@ export interface RelayRequest {
   path: string
   /** `[name, value, ...]` without hop-by-hop headers. */
   headers: string[]
-  /** The judged body, or the request stream itself. */
-  body: Buffer | IncomingMessage | undefined
+  /** The judged body, or the request's body stream. */
+  body: Buffer | Readable | undefined
+  /** The client's Content-Length, for a streamed body: without one it goes on chunked. */
+  declaredLength?: string | undefined
   http10: boolean
   /** Judges each line of a JSON-lines body (OWNER's event stream); the others are dropped. */
   lines?: (line: string) => Promise<boolean>
 }
 
 /**
- * Sends `request` to dockerd and relays its answer to `res`'s socket. Returns a function
- * that aborts the exchange (the client went away, or shutdown).
+ * Sends `request` to dockerd and relays its answer to the client as `reply`. Returns a
+ * function that aborts the exchange (the client went away, or shutdown).
  */
-export function relay(pool: UpstreamSockets, request: RelayRequest, res: ServerResponse, hooks: Relayed): (reason?: Error) => void {
+export function relay(pool: UpstreamSockets, request: RelayRequest, reply: Reply, hooks: Relayed): (reason?: Error) => void {
   let upstream: Socket | undefined
   let aborted = false
   const abort = (): void => {
     aborted = true
     upstream?.destroy()
   }
-  const start = (): void => {
+  // A pipelined request's answer waits for the ones before it (http1.ts).
+  reply.ready((client) => {
     if (aborted) return
-    attempt(pool, request, res, hooks, (socket) => { upstream = socket }, true)
-  }
-  // A pipelined request's answer waits for the ones before it: Node gives `res` the
-  // socket when its turn comes.
-  if (res.socket !== null) start()
-  else res.once('socket', start)
+    attempt(pool, request, reply, client, hooks, (socket) => { upstream = socket }, true)
+  })
   return abort
 }
 
-function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerResponse, hooks: Relayed, using: (socket: Socket) => void, mayRetry: boolean): void {
+function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, client: Socket, hooks: Relayed, using: (socket: Socket) => void, mayRetry: boolean): void {
   const { socket, reused } = pool.take()
   using(socket)
-  const client = res.socket!
   let pending: Buffer = Buffer.alloc(0)
   let head: Head | undefined
   let scanner: BodyScanner | undefined
@@ -119,7 +114,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
     if (keepUpstream && requestSent && !request.http10) pool.give(socket)
     else socket.destroy()
     const done = (): void => {
-      if (!client.destroyed) res.end()
+      if (!client.destroyed) reply.end()
     }
     if (lineFilter !== undefined) lineFilter.end(done)
     else done()
@@ -156,9 +151,8 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
     if (found instanceof Error) return unanswered(found)
     const { head: parsed, mode } = found
     head = parsed
-    hooks.onHead(parsed.status)
     const closeDelimited = mode.kind === 'close'
-    if (closeDelimited) res.shouldKeepAlive = false
+    if (closeDelimited) reply.keepAlive = false
     if (request.lines !== undefined && parsed.status === 200 && (mode.kind === 'chunked' || closeDelimited)) {
       lineFilter = filterLines(request.lines, mode.kind === 'chunked', (text) => {
         hooks.onBytes(Buffer.byteLength(text))
@@ -166,10 +160,11 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
       }, client)
     }
     scanner = new BodyScanner(mode, lineFilter === undefined ? undefined : (payload) => lineFilter!.push(payload))
-    const text = clientHead(parsed, !res.shouldKeepAlive)
-    // `_last` is what _storeHeader would have set: the connection closes after this answer
-    // when the client asked so (Connection: close, HTTP/1.0) or the body is close-delimited.
-    Object.assign(res, { statusCode: parsed.status, _header: text, _headerSent: true, _last: !res.shouldKeepAlive })
+    // The connection closes after this answer when the client asked so (Connection: close,
+    // HTTP/1.0) or the body is close-delimited.
+    const text = clientHead(parsed, !reply.keepAlive)
+    reply.status = parsed.status
+    reply.sent = true
     // The head and the body bytes that came with it leave in one write (cork): a write to
     // the client's socket is the largest single cost of a small answer.
     client.cork()
@@ -199,7 +194,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
     socket.destroy()
     // An idle connection dockerd had closed: the request, if it can be sent again, is.
     if (reused && mayRetry && head === undefined && pending.length === 0 && (request.body === undefined || Buffer.isBuffer(request.body))) {
-      attempt(pool, request, res, hooks, using, false)
+      attempt(pool, request, reply, client, hooks, using, false)
       return
     }
     hooks.onUnanswered(error)
@@ -209,7 +204,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, res: ServerRespon
   const body = request.body
   if (Buffer.isBuffer(body)) framing.push('Content-Length', String(body.length))
   const streamed = body !== undefined && !Buffer.isBuffer(body)
-  const declared = streamed ? body.headers['content-length'] : undefined
+  const declared = streamed ? request.declaredLength : undefined
   if (streamed) framing.push(...(declared !== undefined ? ['Content-Length', declared] : ['Transfer-Encoding', 'chunked']))
   // Node decodes the client's head as latin1, one character per byte: written back byte for byte.
   socket.write(requestHead(request, framing), 'latin1')

@@ -2,7 +2,7 @@
 // way dockerd will (full ID, name, ID prefix; exec to its container), answers a foreign
 // object with dockerd's own "not found", and forwards the call on the resolved ID so no
 // other object can take the name between the check and the call.
-import type { IncomingMessage } from 'node:http'
+import type { Request } from '../http1.ts'
 import { askDockerd, type Answer, type Context } from '../exchange.ts'
 import type { Decision } from '../policy.ts'
 import { routeParams, routePath, type Route } from '../routes.ts'
@@ -26,7 +26,7 @@ export type Owned =
 /** dockerd's predefined networks: everyone's to use. */
 const DEFAULT_NETWORKS = new Set(['bridge', 'none', 'host', 'default'])
 
-export async function own(ctx: Context, owner: Owner, req: IncomingMessage, decision: Decision & { allow: true }, body?: Buffer): Promise<Owned> {
+export async function own(ctx: Context, owner: Owner, req: Request, decision: Decision & { allow: true }, body?: Buffer): Promise<Owned> {
   const route = decision.route
   const rule = ownerRule(route)
   const pass: Owned = { ok: true, forward: decision.forward }

@@ -232,12 +232,12 @@ t.test('a request keeps the profile it was admitted with across a reload', async
   const clients = new Clients(parseConfig({}), before)
   const socket = { remoteAddress: '127.0.0.1' }
   clients.arrived(socket, 'plain')
-  const slow = { socket } as unknown as import('node:http').IncomingMessage
+  const slow = { socket } as unknown as import('../../src/http1.ts').Request
   const first = clients.admit(slow)
   t.equal('profile' in first && first.profile, 'owned', 'admitted under the first policy')
   clients.reload(after)
   t.equal(clients.admit(slow), first, 'the same request keeps its admission (and so its OWNER) after SIGHUP')
   t.equal(clients.profileOf(slow), 'owned', 'and logs that profile')
-  const next = clients.admit({ socket } as unknown as import('node:http').IncomingMessage)
+  const next = clients.admit({ socket } as unknown as import('../../src/http1.ts').Request)
   t.equal('profile' in next && next.profile, 'readonly', 'the next request on the connection gets the new policy')
 })

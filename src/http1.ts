@@ -1,0 +1,436 @@
+// The accept edge: each connection's requests are read by Node's own strict HTTP/1.1
+// parser (llhttp, the parser node:http's server runs, reached through Node's
+// `_http_common`), and answered in order. node:http's server wraps every request in an
+// IncomingMessage and a ServerResponse, streams whose framing dockmoat never uses (relay.ts
+// writes dockerd's bytes): measured on /_ping, that machinery cost more per request than
+// dockmoat's whole policy. What node:http's server does besides is done here, as it does it:
+// Node's header limit (16 KiB: 431) with every lenient flag off; 400 for HTTP/1.1 without
+// Host; `100 Continue` when a request that expects it gets its turn, 417 for any other
+// Expect; answers in request order (pipelining), the connection closed after one when the
+// client asked (Connection: close, HTTP/1.0) or the answer needs it; headers within
+// HEADERS_TIMEOUT_MS (408); an idle keep-alive connection closed after KEEP_ALIVE_MS; a
+// client's half-close still answered.
+import { createRequire } from 'node:module'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
+import { Readable } from 'node:stream'
+import { rawResponseHead } from './headers.ts'
+
+interface Parser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void
+  execute(bytes: Buffer): number | (Error & { code: string; reason?: string })
+  finish(): unknown
+  close(): void
+  [callback: number]: unknown
+}
+interface Common {
+  HTTPParser: { new(): Parser; REQUEST: number; kOnMessageBegin: number; kOnHeaders: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kLenientNone: number }
+  methods: string[]
+}
+const { HTTPParser, methods } = createRequire(import.meta.url)('_http_common') as Common
+
+const MAX_HEADER_BYTES = 16 * 1024
+export const HEADERS_TIMEOUT_MS = 30_000
+const KEEP_ALIVE_MS = 5_000
+// How long a connection closed after an answer may go on sending what it was sending (a
+// refused body) before it is cut; closing at once could reset the connection before the
+// client reads the answer.
+const LINGER_MS = 2_000
+// On llhttp's headers-complete: parse no body, the rest of the connection is the tunnel's.
+const UPGRADE = 2
+
+/** A request as the parser read it; `headers` combined as node:http combines them. */
+export interface Request {
+  method: string
+  url: string
+  httpVersion: '1.0' | '1.1'
+  headers: IncomingHttpHeaders
+  /** `[name, value, ...]` as sent. */
+  rawHeaders: string[]
+  socket: Socket
+  /** The body, as the parser decodes it (chunked framing removed); ends at once when there is none. */
+  readonly body: Readable
+  hasBody: boolean
+}
+
+export interface Handlers {
+  request(req: Request, reply: Reply): void
+  /** Whether a request asking to upgrade becomes a raw tunnel (`upgrade`) rather than an exchange. */
+  shouldUpgrade(req: Request): boolean
+  /** The connection is the tunnel's now: `head` holds the bytes the client sent after the request head. */
+  upgrade(req: Request, socket: Socket, head: Buffer): void
+  /** A request the parser refused; it is answered here, and the connection closed. */
+  malformed(error: { code: string; message: string }): void
+}
+
+/** The connections of one listener, for shutdown. */
+export class Connections {
+  private readonly all = new Set<Connection>()
+  private timer: NodeJS.Timeout | undefined
+  /** Set by `close`: every connection closes after the answer it is giving. */
+  closing = false
+
+  add(socket: Socket, handlers: Handlers): void {
+    const connection = new Connection(socket, handlers, this)
+    this.all.add(connection)
+    this.timer ??= setInterval(() => this.expire(performance.now()), 1000).unref()
+  }
+
+  remove(connection: Connection): void {
+    this.all.delete(connection)
+  }
+
+  /** Ends connections that wait for a request; the others close after their answer. */
+  close(): void {
+    this.closing = true
+    for (const connection of this.all) if (connection.idle()) connection.socket.destroy()
+  }
+
+  destroyAll(): void {
+    for (const connection of this.all) connection.socket.destroy()
+    clearInterval(this.timer)
+  }
+
+  private expire(now: number): void {
+    for (const connection of this.all) connection.expire(now)
+  }
+}
+
+class Connection {
+  readonly socket: Socket
+  private readonly handlers: Handlers
+  private readonly connections: Connections
+  private readonly parser: Parser
+  /** Answers in request order; the first is being written. */
+  private readonly queue: Reply[] = []
+  /** The request whose body is being read. */
+  private reading: Incoming | undefined
+  private pendingHeaders: string[] = []
+  private pendingUrl = ''
+  private headersSince: number
+  private idleSince = 0
+  private clientEnded = false
+  /** No more bytes are parsed: a parse error, an upgrade, or the connection closing. */
+  private stopped = false
+  /** Requests read after this are ignored: the one before asked to close the connection. */
+  private last = false
+  /** An upgrade read in this chunk: its head is the rest of the chunk. */
+  private tunnel: Reply | undefined
+
+  constructor(socket: Socket, handlers: Handlers, connections: Connections) {
+    this.socket = socket
+    this.handlers = handlers
+    this.connections = connections
+    this.headersSince = performance.now()
+    socket.setNoDelay(true)
+    const parser = new HTTPParser()
+    parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      this.headersSince = performance.now()
+      this.idleSince = 0
+    }
+    parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
+      this.pendingHeaders.push(...headers)
+      this.pendingUrl += url
+    }
+    parser[HTTPParser.kOnHeadersComplete] = this.onHeaders.bind(this)
+    parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.reading?.push(chunk)
+    parser[HTTPParser.kOnMessageComplete] = () => {
+      this.reading?.push(null)
+      this.reading = undefined
+    }
+    this.parser = parser
+    socket.on('data', this.onData)
+    socket.on('end', this.onEnd)
+    socket.on('error', () => socket.destroy())
+    socket.on('close', this.onClose)
+  }
+
+  idle(): boolean {
+    return this.queue.length === 0 && this.reading === undefined
+  }
+
+  expire(now: number): void {
+    if (this.headersSince > 0 && now - this.headersSince > HEADERS_TIMEOUT_MS) {
+      this.headersSince = 0
+      this.refuse(408, 'ERR_HTTP_REQUEST_TIMEOUT', `Request Timeout: no complete request head within ${HEADERS_TIMEOUT_MS / 1000} s`)
+    } else if (this.idleSince > 0 && now - this.idleSince > KEEP_ALIVE_MS) {
+      this.socket.destroy()
+    }
+  }
+
+  private readonly onData = (bytes: Buffer): void => {
+    if (this.stopped) return
+    const parsed = this.parser.execute(bytes)
+    if (typeof parsed !== 'number') {
+      this.headersSince = 0
+      const code = parsed.code
+      this.refuse(code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, code, `Parse Error: ${parsed.reason ?? parsed.message}`)
+      return
+    }
+    const tunnel = this.tunnel
+    if (tunnel !== undefined) {
+      this.tunnel = undefined
+      tunnel.tunnel!.head = bytes.subarray(parsed)
+      this.enqueue(tunnel)
+    }
+  }
+
+  private readonly onEnd = (): void => {
+    this.clientEnded = true
+    // A body cut short by the client's end: what was sent is all there is.
+    if (this.reading !== undefined) return void this.socket.destroy()
+    if (this.queue.length === 0) this.socket.end()
+  }
+
+  private readonly onClose = (): void => {
+    this.stopped = true
+    this.connections.remove(this)
+    this.reading?.destroy()
+    for (const reply of this.queue.splice(0)) reply.gone()
+    this.parser.close()
+  }
+
+  private onHeaders(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _status: unknown, _message: unknown, upgrade: boolean, keepAlive: boolean): number {
+    this.headersSince = 0
+    const raw = headers ?? this.pendingHeaders
+    this.pendingHeaders = []
+    const target = url ?? this.pendingUrl
+    this.pendingUrl = ''
+    if (this.stopped || this.last) return 0
+    const req = new Incoming(methods[method] ?? '', target, major === 1 && minor === 0 ? '1.0' : '1.1', raw, this.socket)
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      this.refuse(400, 'HPE_MISSING_HOST', 'Bad Request: an HTTP/1.1 request needs a Host header')
+      return 0
+    }
+    // After a request that asked to upgrade and was not, nothing more is read (as node:http).
+    const asksUpgrade = upgrade || req.headers.upgrade !== undefined
+    if (!keepAlive || asksUpgrade) this.last = true
+    const reply = new Reply(this, req, keepAlive && !asksUpgrade)
+    if (upgrade && this.handlers.shouldUpgrade(req)) {
+      this.stopped = true
+      this.socket.pause()
+      reply.tunnel = { req, head: Buffer.alloc(0) }
+      this.tunnel = reply
+      return UPGRADE
+    }
+    if (req.hasBody) this.reading = req
+    const expect = req.httpVersion === '1.1' ? req.headers.expect : undefined
+    if (expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
+      reply.continues = false
+      this.enqueue(reply)
+      reply.send(417, { 'content-type': 'application/json' }, JSON.stringify({ message: `dockmoat refused ${req.method} ${req.url}: Expect: ${expect} is not understood` }) + '\n')
+      return 0
+    }
+    this.enqueue(reply)
+    this.handlers.request(req, reply)
+    return 0
+  }
+
+  /** A request the parser could not read (or a head too slow to come): answered in its turn, then closed. */
+  private refuse(status: number, code: string, message: string): void {
+    this.stopped = true
+    this.handlers.malformed({ code, message })
+    const reply = new Reply(this, undefined, false)
+    this.enqueue(reply)
+    reply.send(status, { 'content-type': 'application/json' }, JSON.stringify({ message: `dockmoat refused a malformed request: ${message}` }) + '\n')
+  }
+
+  private enqueue(reply: Reply): void {
+    this.queue.push(reply)
+    if (this.queue.length === 1) this.begin(reply)
+  }
+
+  private begin(reply: Reply): void {
+    if (reply.tunnel !== undefined) {
+      const { req, head } = reply.tunnel
+      this.queue.length = 0
+      this.connections.remove(this)
+      this.socket.off('data', this.onData)
+      this.socket.off('end', this.onEnd)
+      this.socket.off('close', this.onClose)
+      this.parser.close()
+      this.handlers.upgrade(req, this.socket, head)
+      return
+    }
+    reply.started(this.socket)
+  }
+
+  /** Called by a reply whose answer is complete. */
+  finished(reply: Reply, request: Incoming | undefined): void {
+    if (this.queue[0] !== reply) return
+    this.queue.shift()
+    if (!reply.keepAlive || this.connections.closing) {
+      this.stopped = true
+      for (const later of this.queue.splice(0)) later.gone()
+      this.socket.end()
+      setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
+      return
+    }
+    // A body nobody read (a refusal): read on past it to the next request.
+    if (request !== undefined && this.reading === request) request.discard()
+    const next = this.queue[0]
+    if (next !== undefined) return this.begin(next)
+    if (this.clientEnded) return void this.socket.end()
+    this.idleSince = performance.now()
+  }
+}
+
+class Incoming implements Request {
+  readonly method: string
+  readonly url: string
+  readonly httpVersion: '1.0' | '1.1'
+  readonly rawHeaders: string[]
+  readonly socket: Socket
+  readonly headers: IncomingHttpHeaders
+  readonly hasBody: boolean
+  private stream: Readable | undefined
+  private ended = false
+  private discarding = false
+
+  constructor(method: string, url: string, httpVersion: '1.0' | '1.1', rawHeaders: string[], socket: Socket) {
+    this.method = method
+    this.url = url
+    this.httpVersion = httpVersion
+    this.rawHeaders = rawHeaders
+    this.socket = socket
+    this.headers = combined(rawHeaders)
+    this.hasBody = this.headers['transfer-encoding'] !== undefined || Number(this.headers['content-length'] ?? 0) > 0
+    if (!this.hasBody) this.ended = true
+  }
+
+  get body(): Readable {
+    if (this.stream === undefined) {
+      const socket = this.socket
+      this.stream = new Readable({ read: () => { socket.resume() } })
+      if (this.ended) this.stream.push(null)
+    }
+    return this.stream
+  }
+
+  push(chunk: Buffer | null): void {
+    if (chunk === null) this.ended = true
+    if (this.discarding) return
+    // Backpressure: the socket is paused until the body's reader asks for more.
+    if (!this.body.push(chunk) && chunk !== null) this.socket.pause()
+  }
+
+  discard(): void {
+    this.discarding = true
+    this.stream?.removeAllListeners('data')
+    this.socket.resume()
+  }
+
+  destroy(): void {
+    if (!this.ended) this.stream?.destroy(new Error('the client closed the connection before its request body ended'))
+  }
+}
+
+// node:http's IncomingMessage.headers: these keep their first value, set-cookie is a list,
+// cookie joins with "; ", every other repeated header with ", ".
+const FIRST_WINS = new Set(['content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization', 'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag', 'last-modified', 'server', 'age', 'expires'])
+
+function combined(raw: string[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase()
+    const value = raw[i + 1]!
+    const seen = headers[name]
+    if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value
+    else if (name === 'set-cookie') (seen as string[]).push(value)
+    else if (!FIRST_WINS.has(name)) headers[name] = `${seen as string}${name === 'cookie' ? '; ' : ', '}${value}`
+  }
+  return headers as IncomingHttpHeaders
+}
+
+const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway' }
+
+/** The reason phrase of a status dockmoat answers with itself. */
+export function reasonOf(status: number): string {
+  return REASONS[status] ?? ''
+}
+
+/** The answer to one request: written when its turn comes on the connection. */
+export class Reply {
+  private readonly connection: Connection
+  /** The request answered; none for a refusal of what could not be read. */
+  private readonly request: Incoming | undefined
+  /** Whether the connection stays open after this answer. */
+  keepAlive: boolean
+  /** The status the client got (0 until the head is written). */
+  status = 0
+  /** The head is written. */
+  sent = false
+  /** The answer was written whole (false: the connection ended first). */
+  complete = false
+  socket: Socket | undefined
+  continues = false
+  tunnel: { req: Request; head: Buffer } | undefined
+  private start: ((socket: Socket) => void) | undefined
+  private done: ((complete: boolean) => void) | undefined
+  private over = false
+
+  constructor(connection: Connection, request: Incoming | undefined, keepAlive: boolean) {
+    this.connection = connection
+    this.request = request
+    this.keepAlive = keepAlive
+    this.continues = request?.httpVersion === '1.1' && request.headers.expect !== undefined
+  }
+
+  /** Runs `start` with the client's socket once the answers before this one are written. */
+  ready(start: (socket: Socket) => void): void {
+    if (this.socket !== undefined) start(this.socket)
+    else this.start = start
+  }
+
+  /** Told once, when the answer ends: complete, or cut short by the connection. */
+  onDone(done: (complete: boolean) => void): void {
+    this.done = done
+  }
+
+  started(socket: Socket): void {
+    this.socket = socket
+    if (this.continues) socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    const start = this.start
+    this.start = undefined
+    start?.(socket)
+  }
+
+  /** A whole answer of dockmoat's own. */
+  send(status: number, headers: IncomingHttpHeaders, body: string | Buffer): void {
+    const write = (): void => {
+      if (this.over) return
+      const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length
+      const text = rawResponseHead(status, reasonOf(status), { ...headers, 'content-length': String(length), ...(this.keepAlive ? {} : { connection: 'close' }) })
+      this.status = status
+      this.sent = true
+      const socket = this.socket!
+      socket.cork()
+      socket.write(text, 'latin1')
+      if (this.request?.method !== 'HEAD' && length > 0) socket.write(body)
+      socket.uncork()
+      this.end()
+    }
+    this.ready(write)
+  }
+
+  /** The answer is written whole: the connection goes on to the next request (or closes). */
+  end(): void {
+    if (this.over) return
+    this.over = true
+    this.complete = true
+    this.connection.finished(this, this.request)
+    this.done?.(true)
+  }
+
+  /** Cuts the connection (a stream ended on shutdown, a broken answer). */
+  destroy(): void {
+    this.connection.socket.destroy()
+  }
+
+  gone(): void {
+    if (this.over) return
+    this.over = true
+    this.done?.(false)
+  }
+}
