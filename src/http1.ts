@@ -230,7 +230,12 @@ class Connection {
   /** A request the parser could not read (or a head too slow to come): answered in its turn, then closed. */
   private refuse(status: number, code: string, message: string): void {
     this.stopped = true
+    // Nothing more is read from it: the kernel's buffers bound what it can still push.
+    this.socket.pause()
     this.handlers.malformed({ code, message })
+    // A body that cannot be read to its end (bad chunk framing) leaves its request without
+    // an answer to wait for: the connection is cut, as node:http cut it.
+    if (this.reading !== undefined && this.queue.some((reply) => reply.request === this.reading)) return void this.socket.destroy()
     const reply = new Reply(this, undefined, false)
     this.enqueue(reply)
     reply.send(status, { 'content-type': 'application/json' }, JSON.stringify({ message: `dockmoat refused a malformed request: ${message}` }) + '\n')
@@ -321,8 +326,9 @@ class Incoming implements Request {
     this.socket.resume()
   }
 
+  /** The client went away before the body ended: its reader sees the stream close without an end. */
   destroy(): void {
-    if (!this.ended) this.stream?.destroy(new Error('the client closed the connection before its request body ended'))
+    if (!this.ended) this.stream?.destroy()
   }
 }
 
@@ -354,7 +360,7 @@ export function reasonOf(status: number): string {
 export class Reply {
   private readonly connection: Connection
   /** The request answered; none for a refusal of what could not be read. */
-  private readonly request: Incoming | undefined
+  readonly request: Incoming | undefined
   /** Whether the connection stays open after this answer. */
   keepAlive: boolean
   /** The status the client got (0 until the head is written). */

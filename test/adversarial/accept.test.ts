@@ -3,17 +3,20 @@
 // proxy ALLOWS (VOLUMES=1, POST=1), so its absence at dockerd afterwards means the bytes
 // were never read as a request, not that they were refused.
 import t from 'tap'
-import { requireDocker, uniqueName } from '../helpers/docker.ts'
+import net from 'node:net'
+import { cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
 import { dockerd, exchange, fromDockerd, markerName, removeVolumesLate, settle, shown, volumeAppears, volumeCreate, volumeExists } from './raw.ts'
 
 await requireDocker()
 
-const proxy: RunningProxy = await startProxy({ VOLUMES: '1', POST: '1', CONTAINERS: '1' })
+const proxy: RunningProxy = await startProxy({ VOLUMES: '1', POST: '1', CONTAINERS: '1', ALLOW_ARCHIVE: '1' })
 const markers: string[] = []
+const containers: string[] = []
 t.teardown(async () => {
   await proxy.stop()
   await removeVolumesLate(markers)
+  await cleanup('container', containers)
 })
 const where = { port: proxy.port }
 const H = 'Host: docker\r\n'
@@ -91,4 +94,38 @@ t.test('an idle keep-alive connection is closed by the proxy after its answer', 
   t.equal(x.responses[0]?.status, 200, 'answered first')
   t.ok(x.closedByServer, `then closed by the proxy (${Math.round(x.ms)} ms)`)
   t.ok(x.ms < 15_000, 'before the client gave up waiting')
+})
+
+t.test('a client that goes away in the middle of a streamed body leaves the proxy serving, with no error', async (t) => {
+  const name = uniqueName('accept-cut-upload')
+  containers.push(name)
+  const created = await docker(['create', '--name', name, await testImage(), 'true'])
+  t.equal(created.code, 0, created.stderr)
+  await new Promise<void>((resolve) => {
+    const socket = net.connect(proxy.port, '127.0.0.1', () => {
+      socket.write(`PUT /containers/${name}/archive?path=%2Ftmp HTTP/1.1\r\n${H}Content-Type: application/x-tar\r\nContent-Length: 10000000\r\n\r\n`)
+      socket.write(Buffer.alloc(100_000))
+      setTimeout(() => { socket.destroy(); resolve() }, 300)
+    })
+    socket.on('error', () => undefined)
+  })
+  await settle(500)
+  const ping = await exchange(where, `GET /_ping HTTP/1.1\r\n${H}Connection: close\r\n\r\n`)
+  t.equal(ping.responses[0]?.status, 200, 'the next client is served')
+  const cut = proxy.logs().filter((line) => line.route === 'PUT /containers/{name}/archive')
+  t.equal(cut.length, 1, 'the cut upload has its log line')
+  t.equal(cut[0]?.complete, false, 'marked incomplete')
+  t.same(proxy.logs().filter((line) => Number(line.level) >= 50).map((line) => line.msg), [], 'and nothing was logged as an error')
+})
+
+t.test('a streamed body whose chunk framing breaks halfway cuts the connection instead of leaving it hanging', async (t) => {
+  const name = uniqueName('accept-bad-chunk')
+  containers.push(name)
+  const created = await docker(['create', '--name', name, await testImage(), 'true'])
+  t.equal(created.code, 0, created.stderr)
+  const head = `PUT /containers/${name}/archive?path=%2Ftmp HTTP/1.1\r\n${H}Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n`
+  const x = await exchange(where, [head, `200\r\n${'\0'.repeat(512)}\r\n`, { waitMs: 200 }, 'zz-not-a-chunk-size\r\n'], { idleMs: 5000, timeoutMs: 15_000 })
+  t.ok(x.closedByServer, `closed by the proxy (${shown(x)})`)
+  t.ok(x.ms < 5000, 'without waiting for a timeout')
+  t.equal((await exchange(where, `GET /_ping HTTP/1.1\r\n${H}Connection: close\r\n\r\n`)).responses[0]?.status, 200, 'the proxy goes on serving')
 })
