@@ -1,4 +1,4 @@
-// The request path: accept, classify and gate (policy.ts), inspect the body (guard/), own (owner/), forward (relay.ts), log.
+// The request path: accept (http1.ts), classify and gate (policy.ts), inspect the body (guard/), own (owner/), forward (relay.ts), log.
 import net, { type Server, type Socket } from 'node:net'
 import { createRequire } from 'node:module'
 import type { TlsOptions, TLSSocket } from 'node:tls'

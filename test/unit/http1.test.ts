@@ -1,0 +1,85 @@
+// src/http1.ts reads requests as node:http's server read them for dockmoat before: the
+// same bytes sent to a node:http server and to an http1.ts server must give the same
+// method, target, version and combined headers (node:http is the oracle), or the same
+// refusal. The policy decides on these headers (Content-Type first of all).
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { Connections, type Handlers } from '../../src/http1.ts'
+
+interface Seen { method: string; url: string; httpVersion: string; headers: Record<string, unknown> }
+
+const echo = (seen: Seen): string => JSON.stringify(seen)
+
+const nodeServer = http.createServer((req, res) => {
+  res.end(echo({ method: req.method ?? '', url: req.url ?? '', httpVersion: req.httpVersion, headers: { ...req.headers } }))
+})
+const connections = new Connections()
+const handlers: Handlers = {
+  shouldUpgrade: () => false,
+  upgrade: (_req, socket) => socket.destroy(),
+  malformed: () => {},
+  request: (req, reply) => {
+    reply.send(200, {}, echo({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: { ...req.headers } }))
+  },
+}
+const ourServer = net.createServer({ allowHalfOpen: true }, (socket) => connections.add(socket, handlers))
+const listen = (server: net.Server): Promise<number> => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)))
+const nodePort = await listen(nodeServer)
+const ourPort = await listen(ourServer)
+t.teardown(() => {
+  nodeServer.close()
+  ourServer.close()
+  connections.destroyAll()
+})
+
+/** The status and body of the first answer to `bytes`. */
+function ask(port: number, bytes: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(Buffer.from(bytes, 'latin1')))
+    let data = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => { data += chunk })
+    const done = (): void => {
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1] ?? 0)
+      const at = data.indexOf('\r\n\r\n')
+      // node:http answers HTTP/1.0 without a Content-Length: the body runs to the close.
+      const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, at))?.[1]
+      resolve({ status, body: at === -1 ? '' : data.slice(at + 4, length === undefined ? undefined : at + 4 + Number(length)) })
+    }
+    socket.on('end', done)
+    socket.on('error', done)
+  })
+}
+
+const H = 'Host: docker\r\n'
+const cases: [string, string][] = [
+  ['plain GET', `GET /containers/json?all=1 HTTP/1.1\r\n${H}\r\n`],
+  ['HTTP/1.0', `GET /_ping HTTP/1.0\r\n\r\n`],
+  ['two Content-Types: the first counts', `POST /containers/create HTTP/1.1\r\n${H}Content-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}`],
+  ['names in any case', `GET / HTTP/1.1\r\nhOsT: docker\r\nX-Registry-AUTH: abc\r\nx-registry-auth: def\r\n\r\n`],
+  ['set-cookie twice, cookie twice', `GET / HTTP/1.1\r\n${H}Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nCookie: c=3\r\nCookie: d=4\r\n\r\n`],
+  ['repeated ordinary headers join', `GET / HTTP/1.1\r\n${H}Accept: a\r\nAccept: b\r\nX-Thing: 1\r\nX-Thing: 2\r\n\r\n`],
+  ['first-wins headers', `GET / HTTP/1.1\r\n${H}User-Agent: one\r\nUser-Agent: two\r\nAuthorization: x\r\nAuthorization: y\r\nReferer: r1\r\nReferer: r2\r\n\r\n`],
+  ['empty values and spaces around them', `GET / HTTP/1.1\r\n${H}X-Empty:\r\nX-Spaced:    padded   \r\n\r\n`],
+  ['bytes above 0x7f in a value', `GET / HTTP/1.1\r\n${H}X-Latin: caf\xe9\r\n\r\n`],
+  ['absolute-form target', `GET http://docker/containers/json HTTP/1.1\r\n${H}\r\n`],
+  ['a target with percent escapes', `GET /containers/a%2Fb/json HTTP/1.1\r\n${H}\r\n`],
+  ['Content-Length and Transfer-Encoding together', `POST /x HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+  ['two different Content-Lengths', `POST /x HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\nab`],
+  ['a space before the colon', `GET / HTTP/1.1\r\n${H}X-Bad : 1\r\n\r\n`],
+  ['a folded header', `GET / HTTP/1.1\r\n${H}X-Folded: a\r\n  b\r\n\r\n`],
+  ['a bare LF', `GET / HTTP/1.1\n${H}\n`],
+  ['an unknown method', `BREW / HTTP/1.1\r\n${H}\r\n`],
+  ['headers over 16 KiB', `GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`],
+  ['60 headers', `GET / HTTP/1.1\r\n${H}${Array.from({ length: 60 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`],
+]
+
+for (const [name, bytes] of cases) {
+  t.test(name, async (t) => {
+    const [theirs, ours] = await Promise.all([ask(nodePort, bytes), ask(ourPort, bytes)])
+    t.equal(ours.status === 200, theirs.status === 200, `both read it, or both refuse it (node:http ${theirs.status}, http1.ts ${ours.status})`)
+    if (theirs.status === 200) t.same(JSON.parse(ours.body), JSON.parse(theirs.body), 'the same request, as node:http reads it')
+    else t.ok(ours.status >= 400 && ours.status < 500, `refused as malformed (${ours.status})`)
+  })
+}
