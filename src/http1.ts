@@ -19,7 +19,6 @@ import { rawResponseHead } from './headers.ts'
 interface Parser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void
   execute(bytes: Buffer): number | (Error & { code: string; reason?: string })
-  finish(): unknown
   close(): void
   [callback: number]: unknown
 }
@@ -30,7 +29,7 @@ interface Common {
 const { HTTPParser, methods } = createRequire(import.meta.url)('_http_common') as Common
 
 const MAX_HEADER_BYTES = 16 * 1024
-export const HEADERS_TIMEOUT_MS = 30_000
+const HEADERS_TIMEOUT_MS = 30_000
 const KEEP_ALIVE_MS = 5_000
 // How long a connection closed after an answer may go on sending what it was sending (a
 // refused body) before it is cut; closing at once could reset the connection before the
@@ -59,11 +58,11 @@ export interface Handlers {
   shouldUpgrade(req: Request): boolean
   /** The connection is the tunnel's now: `head` holds the bytes the client sent after the request head. */
   upgrade(req: Request, socket: Socket, head: Buffer): void
-  /** A request the parser refused; it is answered here, and the connection closed. */
+  /** Told of a request the parser refused (for the log): http1.ts answers it and closes the connection. */
   malformed(error: { code: string; message: string }): void
 }
 
-/** The connections of one listener, for shutdown. */
+/** The open connections of a proxy's listeners: their timeouts, and shutdown. */
 export class Connections {
   private readonly all = new Set<Connection>()
   private timer: NodeJS.Timeout | undefined
