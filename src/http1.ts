@@ -37,6 +37,8 @@ const KEEP_ALIVE_MS = 5_000
 const LINGER_MS = 2_000
 // On llhttp's headers-complete: parse no body, the rest of the connection is the tunnel's.
 const UPGRADE = 2
+// Answers waiting their turn on one connection before its requests stop being read.
+const MAX_QUEUED = 16
 
 /** A request as the parser read it; `headers` combined as node:http combines them. */
 export interface Request {
@@ -115,6 +117,8 @@ class Connection {
   private last = false
   /** An upgrade read in this chunk: its head is the rest of the chunk. */
   private tunnel: Reply | undefined
+  /** Reading is paused until the client takes its answers (see `backlogged`). */
+  private holding = false
 
   constructor(socket: Socket, handlers: Handlers, connections: Connections) {
     this.socket = socket
@@ -143,6 +147,7 @@ class Connection {
     socket.on('end', this.onEnd)
     socket.on('error', () => socket.destroy())
     socket.on('close', this.onClose)
+    socket.on('drain', this.release)
   }
 
   idle(): boolean {
@@ -172,7 +177,25 @@ class Connection {
       this.tunnel = undefined
       tunnel.tunnel!.head = bytes.subarray(parsed)
       this.enqueue(tunnel)
+      return
     }
+    // A client that pipelines and does not read its answers (as node:http's server does):
+    // no more of its requests are read while answers queue up or wait in the socket's
+    // buffer. Unchecked, one such connection grew the proxy by 800 MiB in 8 s.
+    if (!this.holding && this.backlogged()) {
+      this.holding = true
+      this.socket.pause()
+    }
+  }
+
+  private backlogged(): boolean {
+    return this.queue.length >= MAX_QUEUED || this.socket.writableNeedDrain
+  }
+
+  private readonly release = (): void => {
+    if (!this.holding || this.stopped || this.backlogged()) return
+    this.holding = false
+    this.socket.resume()
   }
 
   private readonly onEnd = (): void => {
@@ -253,6 +276,7 @@ class Connection {
       this.socket.off('data', this.onData)
       this.socket.off('end', this.onEnd)
       this.socket.off('close', this.onClose)
+      this.socket.off('drain', this.release)
       this.parser.close()
       this.handlers.upgrade(req, this.socket, head)
       return
@@ -273,6 +297,7 @@ class Connection {
     }
     // A body nobody read (a refusal): read on past it to the next request.
     if (request !== undefined && this.reading === request) request.discard()
+    this.release()
     const next = this.queue[0]
     if (next !== undefined) return this.begin(next)
     if (this.clientEnded) return void this.socket.end()

@@ -6,7 +6,7 @@ import t from 'tap'
 import net from 'node:net'
 import { cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
-import { dockerd, exchange, fromDockerd, markerName, removeVolumesLate, settle, shown, volumeAppears, volumeCreate, volumeExists } from './raw.ts'
+import { dockerd, exchange, fromDockerd, markerName, removeVolumesLate, rssKib, settle, shown, volumeAppears, volumeCreate, volumeExists } from './raw.ts'
 
 await requireDocker()
 
@@ -128,4 +128,25 @@ t.test('a streamed body whose chunk framing breaks halfway cuts the connection i
   t.ok(x.closedByServer, `closed by the proxy (${shown(x)})`)
   t.ok(x.ms < 5000, 'without waiting for a timeout')
   t.equal((await exchange(where, `GET /_ping HTTP/1.1\r\n${H}Connection: close\r\n\r\n`)).responses[0]?.status, 200, 'the proxy goes on serving')
+})
+
+t.test('a client that pipelines and never reads its answers is not read further: memory stays bounded', async (t) => {
+  const pid = proxy.child.pid!
+  const before = rssKib(pid)
+  const one = 'GET /networks HTTP/1.1\r\n' + H + '\r\n'
+  const socket = net.connect(proxy.port, '127.0.0.1')
+  socket.on('error', () => undefined)
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  socket.pause()
+  const batch = one.repeat(1000)
+  const until = Date.now() + 6000
+  while (Date.now() < until) {
+    if (!socket.write(batch)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), settle(200)])
+  }
+  const grown = (rssKib(pid) - before) / 1024
+  t.ok(grown < 200, `the proxy grew by ${Math.round(grown)} MiB while the client wrote ${Math.round(socket.bytesWritten / 1024 / 1024)} MiB of requests`)
+  t.ok(socket.bytesWritten < 64 * 1024 * 1024, 'the client could not push more than the kernel buffers')
+  const ping = await exchange(where, `GET /_ping HTTP/1.1\r\n${H}Connection: close\r\n\r\n`)
+  t.equal(ping.responses[0]?.status, 200, 'another client is served meanwhile')
+  socket.destroy()
 })
