@@ -407,6 +407,16 @@ export class Reply {
     this.continues = request?.httpVersion === '1.1' && request.headers.expect !== undefined
   }
 
+  /**
+   * The Connection header this answer needs: `close` when the connection closes after it,
+   * `keep-alive` when an HTTP/1.0 client asked to keep it (without it, such a client waits
+   * for the close), none otherwise.
+   */
+  connectionHeader(): 'close' | 'keep-alive' | undefined {
+    if (!this.keepAlive) return 'close'
+    return this.request?.httpVersion === '1.0' ? 'keep-alive' : undefined
+  }
+
   /** Runs `start` with the client's socket once the answers before this one are written. */
   ready(start: (socket: Socket) => void): void {
     if (this.socket !== undefined) start(this.socket)
@@ -431,7 +441,8 @@ export class Reply {
     const write = (): void => {
       if (this.over) return
       const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length
-      const text = rawResponseHead(status, reasonOf(status), { ...headers, 'content-length': String(length), ...(this.keepAlive ? {} : { connection: 'close' }) })
+      const connection = this.connectionHeader()
+      const text = rawResponseHead(status, reasonOf(status), { ...headers, 'content-length': String(length), ...(connection === undefined ? {} : { connection }) })
       this.status = status
       this.sent = true
       const socket = this.socket!

@@ -162,7 +162,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     scanner = new BodyScanner(mode, lineFilter === undefined ? undefined : (payload) => lineFilter!.push(payload))
     // The connection closes after this answer when the client asked so (Connection: close,
     // HTTP/1.0) or the body is close-delimited.
-    const text = clientHead(parsed, !reply.keepAlive)
+    const text = clientHead(parsed, reply.connectionHeader())
     reply.status = parsed.status
     reply.sent = true
     // The head and the body bytes that came with it leave in one write (cork): a write to
@@ -270,9 +270,9 @@ function requestHead(request: RelayRequest, framing: string[]): string {
   return lines.join('\r\n') + '\r\n\r\n'
 }
 
-function clientHead(head: Head, closing: boolean): string {
+function clientHead(head: Head, connection: string | undefined): string {
   const lines = [`HTTP/1.1 ${head.status} ${head.reason}`, ...relayedHeaderLines(head.headers)]
-  if (closing) lines.push('Connection: close')
+  if (connection !== undefined) lines.push(`Connection: ${connection}`)
   return lines.join('\r\n') + '\r\n\r\n'
 }
 

@@ -150,3 +150,20 @@ t.test('a client that pipelines and never reads its answers is not read further:
   t.equal(ping.responses[0]?.status, 200, 'another client is served meanwhile')
   socket.destroy()
 })
+
+t.test('HTTP/1.0 with keep-alive: every answer says so, and the connection stays for the next request', async (t) => {
+  const keep = 'Connection: keep-alive\r\n'
+  const x = await exchange(where, [
+    `GET /_ping HTTP/1.0\r\n${H}${keep}\r\n`,
+    `GET /secrets HTTP/1.0\r\n${H}${keep}\r\n`,
+    `GET /version HTTP/1.0\r\n${H}\r\n`,
+  ], { idleMs: 1500 })
+  t.equal(x.responses.length, 3, shown(x))
+  t.equal(x.responses[0]?.status, 200, "dockerd's answer")
+  t.equal(x.responses[0]?.headers.connection, 'keep-alive', 'relayed with Connection: keep-alive')
+  t.equal(x.responses[1]?.status, 403, "dockmoat's own refusal")
+  t.equal(x.responses[1]?.headers.connection, 'keep-alive', 'also with Connection: keep-alive')
+  t.equal(x.responses[2]?.status, 200)
+  t.equal(x.responses[2]?.headers.connection, 'close', 'the request without keep-alive gets Connection: close')
+  t.ok(x.closedByServer, 'and the connection closes after it')
+})
