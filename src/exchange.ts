@@ -11,7 +11,7 @@ import type { Clients } from './clients.ts'
 import { ask, type UpstreamSockets } from './relay.ts'
 import type { GoObject } from './guard/go-decode.ts'
 import { peerOf } from './identity.ts'
-import { reasonOf, type Request } from './http1.ts'
+import { jsonBody, reasonOf, type Request } from './http1.ts'
 
 /** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
 export interface Stream {
@@ -88,10 +88,6 @@ export function askDockerd(ctx: Context, path: string, method: 'GET' | 'POST' = 
     }
     return { status, headers, body: answer, json, message: typeof json.message === 'string' ? json.message : text }
   }, (error: unknown) => ({ status: 0, headers: {}, body: Buffer.alloc(0), json: {}, message: upstreamError(ctx, error) }))
-}
-
-export function jsonBody(message: string): string {
-  return JSON.stringify({ message }) + '\n'
 }
 
 /** A response written by hand on a connection that is then closed (hijack path). */

@@ -175,7 +175,7 @@ class Connection {
     const tunnel = this.tunnel
     if (tunnel !== undefined) {
       this.tunnel = undefined
-      tunnel.tunnel!.head = bytes.subarray(parsed)
+      tunnel.tunnelHead = bytes.subarray(parsed)
       this.enqueue(tunnel)
       return
     }
@@ -232,7 +232,6 @@ class Connection {
     if (upgrade && this.handlers.shouldUpgrade(req)) {
       this.stopped = true
       this.socket.pause()
-      reply.tunnel = { req, head: Buffer.alloc(0) }
       this.tunnel = reply
       return UPGRADE
     }
@@ -241,7 +240,7 @@ class Connection {
     if (expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
       reply.continues = false
       this.enqueue(reply)
-      reply.send(417, { 'content-type': 'application/json' }, JSON.stringify({ message: `dockmoat refused ${req.method} ${req.url}: Expect: ${expect} is not understood` }) + '\n')
+      reply.json(417, `dockmoat refused ${req.method} ${req.url}: Expect: ${expect} is not understood`)
       return 0
     }
     this.enqueue(reply)
@@ -260,7 +259,7 @@ class Connection {
     if (this.reading !== undefined && this.queue.some((reply) => reply.request === this.reading)) return void this.socket.destroy()
     const reply = new Reply(this, undefined, false)
     this.enqueue(reply)
-    reply.send(status, { 'content-type': 'application/json' }, JSON.stringify({ message: `dockmoat refused a malformed request: ${message}` }) + '\n')
+    reply.json(status, `dockmoat refused a malformed request: ${message}`)
   }
 
   private enqueue(reply: Reply): void {
@@ -269,8 +268,7 @@ class Connection {
   }
 
   private begin(reply: Reply): void {
-    if (reply.tunnel !== undefined) {
-      const { req, head } = reply.tunnel
+    if (reply.tunnelHead !== undefined) {
       this.queue.length = 0
       this.connections.remove(this)
       this.socket.off('data', this.onData)
@@ -278,14 +276,15 @@ class Connection {
       this.socket.off('close', this.onClose)
       this.socket.off('drain', this.release)
       this.parser.close()
-      this.handlers.upgrade(req, this.socket, head)
+      this.handlers.upgrade(reply.request!, this.socket, reply.tunnelHead)
       return
     }
     reply.started(this.socket)
   }
 
   /** Called by a reply whose answer is complete. */
-  finished(reply: Reply, request: Incoming | undefined): void {
+  finished(reply: Reply): void {
+    const request = reply.request
     if (this.queue[0] !== reply) return
     this.queue.shift()
     if (!reply.keepAlive || this.connections.closing) {
@@ -375,6 +374,11 @@ function combined(raw: string[]): IncomingHttpHeaders {
 
 const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway' }
 
+/** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */
+export function jsonBody(message: string): string {
+  return JSON.stringify({ message }) + '\n'
+}
+
 /** The reason phrase of a status dockmoat answers with itself. */
 export function reasonOf(status: number): string {
   return REASONS[status] ?? ''
@@ -395,7 +399,8 @@ export class Reply {
   complete = false
   socket: Socket | undefined
   continues = false
-  tunnel: { req: Request; head: Buffer } | undefined
+  /** Set for an upgrade: the bytes after its head, the tunnel's first. */
+  tunnelHead: Buffer | undefined
   private start: ((socket: Socket) => void) | undefined
   private done: ((complete: boolean) => void) | undefined
   private over = false
@@ -455,12 +460,17 @@ export class Reply {
     this.ready(write)
   }
 
+  /** An answer of dockmoat's own, `{"message": ...}`. */
+  json(status: number, message: string): void {
+    this.send(status, { 'content-type': 'application/json' }, jsonBody(message))
+  }
+
   /** The answer is written whole: the connection goes on to the next request (or closes). */
   end(): void {
     if (this.over) return
     this.over = true
     this.complete = true
-    this.connection.finished(this, this.request)
+    this.connection.finished(this)
     this.done?.(true)
   }
 

@@ -10,7 +10,7 @@ import type { Config } from './settings.ts'
 import { Clients, type Client } from './clients.ts'
 import type { PolicyFile } from './profiles.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
-import { askDockerd, clientOf, closed, elapsedMs, jsonBody, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
+import { askDockerd, clientOf, closed, elapsedMs, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
 import { relay, UpstreamSockets } from './relay.ts'
 import { Connections, type Handlers, type Reply, type Request } from './http1.ts'
@@ -195,13 +195,8 @@ async function containerAddresses(ctx: Context): Promise<Map<string, string>> {
   return map
 }
 
-/** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */
-function sendJson(reply: Reply, status: number, message: string): void {
-  reply.send(status, { 'content-type': 'application/json' }, jsonBody(message))
-}
-
 function refuse(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: false }): void {
-  sendJson(reply, decision.status, decision.reason)
+  reply.json(decision.status, decision.reason)
   logExchange(ctx, req, decision, { status: decision.status, bytes: 0, ms: 0, client: clientOf(req) })
 }
 
@@ -275,9 +270,9 @@ function answer(ctx: Context, req: Request, reply: Reply, decision: Decision & {
 
 function health(ctx: Context, reply: Reply): void {
   void askDockerd(ctx, '/_ping', 'GET', undefined, 5000).then((answer) => {
-    if (answer.status === 200) sendJson(reply, 200, 'ok')
-    else if (answer.status === 0) sendJson(reply, 502, answer.message)
-    else sendJson(reply, 502, `dockerd answered /_ping with ${answer.status}: ${answer.body.toString()}`)
+    if (answer.status === 200) reply.json(200, 'ok')
+    else if (answer.status === 0) reply.json(502, answer.message)
+    else reply.json(502, `dockerd answered /_ping with ${answer.status}: ${answer.body.toString()}`)
   })
 }
 
@@ -300,7 +295,7 @@ function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & 
   }, reply, {
     onBytes: (count) => { bytes += count },
     onUnanswered: (error) => {
-      if (!reply.sent) sendJson(reply, 502, upstreamError(ctx, error))
+      if (!reply.sent) reply.json(502, upstreamError(ctx, error))
     },
   })
   reply.onDone((complete) => {

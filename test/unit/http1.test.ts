@@ -6,6 +6,7 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { Connections, type Handlers } from '../../src/http1.ts'
+import { exchange } from '../adversarial/raw.ts'
 
 interface Seen { method: string; url: string; httpVersion: string; headers: Record<string, unknown> }
 
@@ -33,23 +34,10 @@ t.teardown(() => {
   connections.destroyAll()
 })
 
-/** The status and body of the first answer to `bytes`. */
-function ask(port: number, bytes: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.end(Buffer.from(bytes, 'latin1')))
-    let data = ''
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => { data += chunk })
-    const done = (): void => {
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1] ?? 0)
-      const at = data.indexOf('\r\n\r\n')
-      // node:http answers HTTP/1.0 without a Content-Length: the body runs to the close.
-      const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, at))?.[1]
-      resolve({ status, body: at === -1 ? '' : data.slice(at + 4, length === undefined ? undefined : at + 4 + Number(length)) })
-    }
-    socket.on('end', done)
-    socket.on('error', done)
-  })
+/** The status and body of the first answer to `bytes`, sent with a half-close after them. */
+async function ask(port: number, bytes: string): Promise<{ status: number; body: string }> {
+  const x = await exchange({ port }, bytes, { endAfterWrite: true, idleMs: 1000 })
+  return { status: x.responses[0]?.status ?? 0, body: x.responses[0]?.text ?? '' }
 }
 
 const H = 'Host: docker\r\n'
