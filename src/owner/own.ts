@@ -12,7 +12,7 @@ import { decodeBody } from '../guard/inspect.ts'
 import { ContainerCreateWrapper, NetworkConnect, VolumeCreate } from '../guard/schemas.ts'
 import { object, objects, strings, text, type GoObject, type GoValue } from '../guard/go-decode.ts'
 import { isFormContentType, queryValues, setQuery } from '../query.ts'
-import { imageNamesWritten, notFound, ownerFilters, ownerRule, type ObjectKind } from './rules.ts'
+import { imageNamesWritten, notFound, ownerFilters, ownerRule, ownerTerm, type ObjectKind } from './rules.ts'
 
 /** Whether one line of an event stream is the owner's to see. */
 export type EventFilter = (line: string) => Promise<boolean>
@@ -125,12 +125,12 @@ const OWNED_IDS_KEPT = 50_000
 const FULL_ID = /^[0-9a-f]{64}$/
 
 function knownOwned(owner: Owner, kind: ObjectKind, ref: string): Resolved | undefined {
-  return (kind === 'container' || kind === 'network') && ownedIds.get(`${owner.label}=${owner.id}`)?.has(`${kind} ${ref}`) === true ? { ok: true, id: ref } : undefined
+  return (kind === 'container' || kind === 'network') && ownedIds.get(ownerTerm(owner))?.has(`${kind} ${ref}`) === true ? { ok: true, id: ref } : undefined
 }
 
 function rememberOwned(owner: Owner, kind: 'container' | 'network', id: string): void {
   if (!FULL_ID.test(id)) return
-  const key = `${owner.label}=${owner.id}`
+  const key = ownerTerm(owner)
   let ids = ownedIds.get(key)
   if (ids === undefined) ownedIds.set(key, ids = new Set())
   if (ids.size >= OWNED_IDS_KEPT) ids.clear()

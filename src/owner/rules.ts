@@ -120,6 +120,11 @@ export function notFound(kind: ObjectKind, ref: string, route?: Route): { status
  * dropped.
  * Undefined when the client's filters are not something dockerd would accept.
  */
+/** The owner's label as a `label` filter term (`key=value`). */
+export function ownerTerm(owner: Owner): string {
+  return `${owner.label}=${owner.id}`
+}
+
 export function ownerFilters(query: string, owner: Owner, swarm: boolean): string | undefined {
   const given = queryValues(query, 'filters')[0]
   const terms = given === undefined || given === '' ? new Map<string, Set<string>>() : parseFilters(given)
@@ -127,7 +132,7 @@ export function ownerFilters(query: string, owner: Owner, swarm: boolean): strin
   const onOwnerKey = (term: string): boolean => term === owner.label || term.startsWith(owner.label + '=')
   // Engine lists AND every label term, so a client's term on the owner key only narrows.
   const labels = [...(terms.get('label') ?? [])].filter((term) => !swarm || !onOwnerKey(term))
-  terms.set('label', new Set([...labels, `${owner.label}=${owner.id}`]))
+  terms.set('label', new Set([...labels, ownerTerm(owner)]))
   const json: Record<string, Record<string, boolean>> = {}
   for (const [key, values] of terms) json[key] = Object.fromEntries([...values].map((v) => [v, true]))
   return setQuery(query, { filters: JSON.stringify(json) })

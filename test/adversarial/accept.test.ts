@@ -2,7 +2,7 @@
 // dockmoat before, it must still do. Every marker here is a `POST /volumes/create` the
 // proxy ALLOWS (VOLUMES=1, POST=1), so its absence at dockerd afterwards means the bytes
 // were never read as a request, not that they were refused.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import net from 'node:net'
 import { cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
@@ -20,6 +20,14 @@ t.teardown(async () => {
 })
 const where = { port: proxy.port }
 const H = 'Host: docker\r\n'
+/** A container made straight at dockerd (removed at the end), for the archive uploads. */
+const container = async (t: Test, label: string): Promise<string> => {
+  const name = uniqueName(label)
+  containers.push(name)
+  const created = await docker(['create', '--name', name, await testImage(), 'true'])
+  t.equal(created.code, 0, created.stderr)
+  return name
+}
 const marker = (label: string): string => {
   const name = markerName(label)
   markers.push(name)
@@ -97,10 +105,7 @@ t.test('an idle keep-alive connection is closed by the proxy after its answer', 
 })
 
 t.test('a client that goes away in the middle of a streamed body leaves the proxy serving, with no error', async (t) => {
-  const name = uniqueName('accept-cut-upload')
-  containers.push(name)
-  const created = await docker(['create', '--name', name, await testImage(), 'true'])
-  t.equal(created.code, 0, created.stderr)
+  const name = await container(t, 'accept-cut-upload')
   await new Promise<void>((resolve) => {
     const socket = net.connect(proxy.port, '127.0.0.1', () => {
       socket.write(`PUT /containers/${name}/archive?path=%2Ftmp HTTP/1.1\r\n${H}Content-Type: application/x-tar\r\nContent-Length: 10000000\r\n\r\n`)
@@ -119,10 +124,7 @@ t.test('a client that goes away in the middle of a streamed body leaves the prox
 })
 
 t.test('a streamed body whose chunk framing breaks halfway cuts the connection instead of leaving it hanging', async (t) => {
-  const name = uniqueName('accept-bad-chunk')
-  containers.push(name)
-  const created = await docker(['create', '--name', name, await testImage(), 'true'])
-  t.equal(created.code, 0, created.stderr)
+  const name = await container(t, 'accept-bad-chunk')
   const head = `PUT /containers/${name}/archive?path=%2Ftmp HTTP/1.1\r\n${H}Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n`
   const x = await exchange(where, [head, `200\r\n${'\0'.repeat(512)}\r\n`, { waitMs: 200 }, 'zz-not-a-chunk-size\r\n'], { idleMs: 5000, timeoutMs: 15_000 })
   t.ok(x.closedByServer, `closed by the proxy (${shown(x)})`)
