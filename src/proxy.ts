@@ -20,7 +20,7 @@ import { rememberPeer } from './identity.ts'
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
 export const HEALTH_PATH = '/_dockmoat/health'
 
-// Decided once per request: shouldUpgradeCallback and the handler both need it.
+// Decided once per request: the upgrade check (http1.ts shouldUpgrade) and the handler both need it.
 const DECISION = Symbol('dockmoat.decision')
 function decisionFor(ctx: Context, req: Request & { [DECISION]?: Decision }): Decision {
   return (req[DECISION] ??= decideFor(ctx, req))
