@@ -107,10 +107,17 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
   let lineFilter: ReturnType<typeof filterLines> | undefined
   let finished = false
 
+  // Reading from dockerd waits while the client's socket is full.
+  const resumeUpstream = (): void => { socket.resume() }
   const finish = (keepUpstream: boolean): void => {
     if (finished) return
     finished = true
     socket.removeAllListeners('data')
+    // An answer whose last bytes filled the client's socket ends with dockerd's connection
+    // paused: it goes back to the pool reading again, or the next exchange on it (another
+    // client's) would wait for this client to read.
+    client.off('drain', resumeUpstream)
+    socket.resume()
     if (keepUpstream && requestSent && !request.http10) pool.give(socket)
     else socket.destroy()
     const done = (): void => {
@@ -125,9 +132,9 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     if (scanner!.problem !== undefined) return broken()
     if (lineFilter === undefined && taken > 0) {
       hooks.onBytes(taken)
-      if (!client.write(taken === bytes.length ? bytes : bytes.subarray(0, taken))) {
+      if (!client.write(taken === bytes.length ? bytes : bytes.subarray(0, taken)) && !socket.isPaused()) {
         socket.pause()
-        client.once('drain', () => socket.resume())
+        client.once('drain', resumeUpstream)
       }
     }
     if (scanner!.done) finish(taken === bytes.length)

@@ -1,0 +1,91 @@
+// relay.ts with http1.ts, against a stub dockerd (one function's contract, not a feature's
+// proof): an answer whose last bytes fill a slow client's socket must not leave dockerd's
+// connection paused in the pool, where the next exchange on it — another client's — would
+// wait for the slow client to read. The stub answers each request with one write of 48 KiB,
+// so an answer's end and the client's full socket meet in one chunk, as they can with
+// dockerd's own single-write answers.
+import t from 'tap'
+import net from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { relay, UpstreamSockets } from '../../src/relay.ts'
+import { upstreamRequestHeaders } from '../../src/headers.ts'
+import { Connections, type Handlers } from '../../src/http1.ts'
+
+const BODY = Buffer.alloc(48 * 1024, 'x')
+const ANSWER = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n\r\n`), BODY])
+
+t.test('a client that stops reading does not stall the next client on a shared dockerd connection', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dockmoat-relay-pool-'))
+  const socketPath = join(dir, 'dockerd.sock')
+  const stub = net.createServer((socket) => {
+    let pending = ''
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1')
+      for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+        pending = pending.slice(end + 4)
+        socket.write(ANSWER)
+      }
+    })
+    socket.on('error', () => socket.destroy())
+  })
+  await new Promise<void>((resolve) => stub.listen(socketPath, resolve))
+
+  const pool = new UpstreamSockets(socketPath)
+  const handlers: Handlers = {
+    shouldUpgrade: () => false,
+    upgrade: (_req, socket) => socket.destroy(),
+    malformed: () => {},
+    request: (req, reply) => {
+      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
+      reply.onDone((complete) => { if (!complete) abort() })
+    },
+  }
+  const connections = new Connections()
+  const proxy = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => connections.add(socket, handlers))
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const port = (proxy.address() as net.AddressInfo).port
+
+  // The slow client: one request every 2 ms, nothing read, until its answers fill the sockets.
+  const slow = net.connect(port, '127.0.0.1')
+  slow.pause()
+  await new Promise((resolve) => slow.on('connect', resolve))
+  let sent = 0
+  const pace = setInterval(() => {
+    sent++
+    slow.write('GET /big HTTP/1.1\r\nHost: docker\r\n\r\n')
+  }, 2)
+
+  const ask = (): Promise<string> => new Promise((resolve) => {
+    const other = net.connect(port, '127.0.0.1', () => other.write('GET /other HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n'))
+    let bytes = 0
+    let status = ''
+    other.on('data', (chunk: Buffer) => {
+      if (bytes === 0) status = chunk.toString('latin1').split('\r\n')[0]!
+      bytes += chunk.length
+    })
+    other.on('end', () => resolve(`${status}, ${bytes > BODY.length ? 'whole' : `cut at ${bytes} bytes`}`))
+    other.on('error', () => resolve('error'))
+    setTimeout(() => { other.destroy(); resolve('no answer within 2 s') }, 2000)
+  })
+
+  // Four other clients, one request after another, so that one of them is the next to take
+  // dockerd's connection from the pool after the slow client's answer paused it.
+  const answers: string[] = []
+  const until = performance.now() + 3000
+  await Promise.all([1, 2, 3, 4].map(async () => {
+    while (performance.now() < until) answers.push(await ask())
+  }))
+  clearInterval(pace)
+  t.ok(sent > 500, `the slow client sent ${sent} requests`)
+  t.ok(answers.length > 100, `the other clients asked ${answers.length} times`)
+  t.same(answers.filter((each) => each !== 'HTTP/1.1 200 OK, whole'), [], 'every other client is answered whole while the slow client reads nothing')
+
+  slow.destroy()
+  connections.destroyAll()
+  pool.destroy()
+  proxy.close()
+  stub.close()
+  rmSync(dir, { recursive: true, force: true })
+})
