@@ -35,8 +35,9 @@ const KEEP_ALIVE_MS = 5_000
 // refused body) before it is cut; closing at once could reset the connection before the
 // client reads the answer.
 const LINGER_MS = 2_000
-// On llhttp's headers-complete: parse no body, the rest of the connection is the tunnel's.
-const UPGRADE = 2
+// On llhttp's headers-complete: parse no body and stop after this head; execute() returns
+// where the head ended. Used for tunnels, and for Content-Length bodies, counted here.
+const STOP_AFTER_HEAD = 2
 // Answers waiting their turn on one connection before its requests stop being read.
 const MAX_QUEUED = 16
 
@@ -106,6 +107,10 @@ class Connection {
   private readonly queue: Reply[] = []
   /** The request whose body is being read. */
   private reading: Incoming | undefined
+  /** Bytes of `reading`'s Content-Length body still to come (counted here, not by the parser). */
+  private remaining = 0
+  /** A request with a Content-Length body whose head this chunk ended: its body comes next. */
+  private counted: Incoming | undefined
   private pendingHeaders: string[] = []
   private pendingUrl = ''
   private headersSince: number
@@ -163,29 +168,57 @@ class Connection {
     }
   }
 
-  private readonly onData = (bytes: Buffer): void => {
-    if (this.stopped) return
-    const parsed = this.parser.execute(bytes)
-    if (typeof parsed !== 'number') {
-      this.headersSince = 0
-      const code = parsed.code
-      this.refuse(code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, code, `Parse Error: ${parsed.reason ?? parsed.message}`)
-      return
-    }
-    const tunnel = this.tunnel
-    if (tunnel !== undefined) {
-      this.tunnel = undefined
-      tunnel.tunnelHead = bytes.subarray(parsed)
-      this.enqueue(tunnel)
-      return
+  private readonly onData = (chunk: Buffer): void => {
+    let bytes = chunk
+    while (!this.stopped && bytes.length > 0) {
+      if (this.remaining > 0) {
+        bytes = this.countBody(bytes)
+        continue
+      }
+      const parsed = this.parser.execute(bytes)
+      if (typeof parsed !== 'number') {
+        this.headersSince = 0
+        const code = parsed.code
+        this.refuse(code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, code, `Parse Error: ${parsed.reason ?? parsed.message}`)
+        return
+      }
+      const tunnel = this.tunnel
+      if (tunnel !== undefined) {
+        this.tunnel = undefined
+        tunnel.tunnelHead = bytes.subarray(parsed)
+        this.enqueue(tunnel)
+        return
+      }
+      const counted = this.counted
+      if (counted === undefined) break
+      // A Content-Length body is bytes to count, nothing to parse: handing it to the
+      // parser cost a copy of every chunk (llhttp's on_body copies into a new Buffer).
+      this.counted = undefined
+      this.reading = counted
+      this.remaining = counted.length
+      this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
+      bytes = bytes.subarray(parsed)
     }
     // A client that pipelines and does not read its answers (as node:http's server does):
     // no more of its requests are read while answers queue up or wait in the socket's
     // buffer. Unchecked, one such connection grew the proxy by 800 MiB in 8 s.
-    if (!this.holding && this.backlogged()) {
+    if (!this.stopped && !this.holding && this.backlogged()) {
       this.holding = true
       this.socket.pause()
     }
+  }
+
+  /** Passes on what of `bytes` belongs to the body being counted; returns the rest. */
+  private countBody(bytes: Buffer): Buffer {
+    const request = this.reading!
+    const taken = Math.min(this.remaining, bytes.length)
+    this.remaining -= taken
+    request.push(taken === bytes.length ? bytes : bytes.subarray(0, taken))
+    if (this.remaining === 0) {
+      this.reading = undefined
+      request.push(null)
+    }
+    return bytes.subarray(taken)
   }
 
   private backlogged(): boolean {
@@ -233,19 +266,25 @@ class Connection {
       this.stopped = true
       this.socket.pause()
       this.tunnel = reply
-      return UPGRADE
+      return STOP_AFTER_HEAD
     }
-    if (req.hasBody) this.reading = req
+    let result = 0
+    if (req.length > 0) {
+      this.counted = req
+      result = STOP_AFTER_HEAD
+    } else if (req.hasBody) {
+      this.reading = req
+    }
     const expect = req.httpVersion === '1.1' ? req.headers.expect : undefined
     if (expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
       reply.continues = false
       this.enqueue(reply)
       reply.json(417, `dockmoat refused ${req.method} ${req.url}: Expect: ${expect} is not understood`)
-      return 0
+      return result
     }
     this.enqueue(reply)
     this.handlers.request(req, reply)
-    return 0
+    return result
   }
 
   /** A request the parser could not read (or a head too slow to come): answered in its turn, then closed. */
@@ -312,6 +351,8 @@ class Incoming implements Request {
   readonly socket: Socket
   readonly headers: IncomingHttpHeaders
   readonly hasBody: boolean
+  /** The Content-Length of a body sent without Transfer-Encoding (llhttp refused both at once); 0 otherwise. */
+  readonly length: number
   private stream: Readable | undefined
   private ended = false
   private discarding = false
@@ -323,7 +364,10 @@ class Incoming implements Request {
     this.rawHeaders = rawHeaders
     this.socket = socket
     this.headers = combined(rawHeaders)
-    this.hasBody = this.headers['transfer-encoding'] !== undefined || Number(this.headers['content-length'] ?? 0) > 0
+    const declared = this.headers['transfer-encoding'] === undefined ? Number(this.headers['content-length'] ?? 0) : 0
+    // Beyond 2^53 a Number is no longer exact: such a body (9 PB) is left to llhttp's own count.
+    this.length = Number.isSafeInteger(declared) ? declared : 0
+    this.hasBody = this.headers['transfer-encoding'] !== undefined || declared > 0
     if (!this.hasBody) this.ended = true
   }
 
