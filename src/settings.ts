@@ -335,6 +335,8 @@ export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; sugge
 export function closestVariable(name: string): string | undefined {
   const upper = name.toUpperCase()
   return KNOWN_NAMES
+    // Names whose lengths differ by more than two are more than two edits apart.
+    .filter((known) => Math.abs(known.length - upper.length) <= 2)
     .map((known) => ({ known, distance: editDistance(upper, known) }))
     .filter(({ distance }) => distance <= 2)
     .sort((a, b) => a.distance - b.distance)[0]?.known
