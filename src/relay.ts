@@ -1,7 +1,8 @@
 // The way back, byte for byte: the request (already judged) is written to a raw
 // connection to dockerd, and dockerd's answer is copied to the client's socket as it
-// arrives. Only the head is parsed (to drop hop-by-hop headers); framing.ts follows the
-// body to know where the answer ends, so keep-alive and pipelining go on (http1.ts).
+// arrives. Only the head is parsed (to drop hop-by-hop headers; with none, its bytes go as
+// they came); framing.ts follows the body to know where the answer ends, so keep-alive
+// and pipelining go on (http1.ts).
 import net, { type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
@@ -167,16 +168,21 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
       }, client)
     }
     scanner = new BodyScanner(mode, lineFilter === undefined ? undefined : (payload) => lineFilter!.push(payload))
+    const rest = found.rest
     // The connection closes after this answer when the client asked so (Connection: close,
     // HTTP/1.0) or the body is close-delimited.
-    const text = clientHead(parsed, reply.connectionHeader())
+    const connection = reply.connectionHeader()
+    const lines = relayedHeaderLines(parsed.headers)
     reply.status = parsed.status
     reply.sent = true
     // The head and the body bytes that came with it leave in one write (cork): a write to
     // the client's socket is the largest single cost of a small answer.
     client.cork()
-    client.write(text, 'latin1')
-    const rest = found.rest
+    // dockerd's own head bytes when there is nothing in them to drop or add (the usual answer).
+    const headStart = pending.length - rest.length - parsed.length
+    const asSent = connection === undefined && lines.length === parsed.headers.length && pending.toString('latin1', headStart, headStart + 9) === 'HTTP/1.1 '
+    if (asSent) client.write(pending.subarray(headStart, headStart + parsed.length))
+    else client.write(clientHead(parsed, lines, connection), 'latin1')
     pending = Buffer.alloc(0)
     if (scanner.done) finish(rest.length === 0)
     else if (rest.length > 0) relayBody(rest)
@@ -277,8 +283,8 @@ function requestHead(request: RelayRequest, framing: string[]): string {
   return lines.join('\r\n') + '\r\n\r\n'
 }
 
-function clientHead(head: Head, connection: string | undefined): string {
-  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`, ...relayedHeaderLines(head.headers)]
+function clientHead(head: Head, relayed: string[], connection: string | undefined): string {
+  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`, ...relayed]
   if (connection !== undefined) lines.push(`Connection: ${connection}`)
   return lines.join('\r\n') + '\r\n\r\n'
 }

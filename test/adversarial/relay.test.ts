@@ -25,6 +25,9 @@ const ANSWERS: Record<string, string> = {
   interim: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}',
   // A header byte above 0x7f (obs-text), one byte on the wire.
   'high-byte': 'HTTP/1.1 200 OK\r\nX-Raw: caf\xe9\r\nContent-Length: 2\r\n\r\n{}',
+  // Nothing to drop: relayed as sent, odd spacing and all.
+  'as-sent': 'HTTP/1.1 200 OK\r\nX-Spaced:  two \r\nX-Raw: caf\xe9\r\nContent-Length: 2\r\n\r\n{}',
+  'hop-by-hop': 'HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: 1\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\n{}',
 }
 /** The request heads the stand-in received, as latin1 (one character per byte). */
 const received: string[] = []
@@ -41,7 +44,7 @@ const upstream = net.createServer((socket) => {
       buffered = buffered.slice(end + 4)
       const name = /\/containers\/([^/]+)\/json/.exec(requestLine)?.[1] ?? 'ok'
       socket.write(ANSWERS[name] ?? ANSWERS.ok!, 'latin1')
-      if (!['ok', 'extra-bytes', 'interim', 'high-byte'].includes(name)) socket.end()
+      if (!['ok', 'extra-bytes', 'interim', 'high-byte', 'as-sent', 'hop-by-hop'].includes(name)) socket.end()
     }
   })
   socket.on('error', () => socket.destroy())
@@ -105,6 +108,16 @@ t.test('pipelined calls against the real dockerd: each answered in order, whole,
   const statuses = [...r.data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
   t.same(statuses, [200, 403, 200, 403, 200, 200], 'six answers, in order')
   t.match(r.data, /\r\n\r\nOK[\s\S]*"message":"dockmoat refused GET \/v1\.41\/containers\/json[\s\S]*"message":"dockmoat refused GET \/debug\/pprof\/[\s\S]*"ApiVersion":"1\.\d+"[\s\S]*\r\n\r\nOK$/, 'each body whole, none cut, nothing after the last')
+})
+
+t.test("dockerd's head reaches the client as dockerd sent it, minus hop-by-hop headers", async (t) => {
+  const r = await converse(standIn.port, get('as-sent') + get('hop-by-hop') + get('ok', 'Connection: close\r\n'))
+  const answers = r.data.split(/(?=HTTP\/1\.1 )/)
+  t.equal(answers.length, 3, 'three answers')
+  t.equal(answers[0], ANSWERS['as-sent'], 'an answer with nothing to drop or add: byte for byte')
+  t.match(answers[1], /\r\nX-Kept: yes\r\n/, 'an answer with hop-by-hop headers keeps the others')
+  t.notMatch(answers[1], /Keep-Alive|X-Secret|Connection/i, 'and loses Keep-Alive, Connection and the header Connection names')
+  t.match(answers[2], /\r\nConnection: close\r\n/, 'the last says the connection closes')
 })
 
 t.test('header bytes above 0x7f travel as they came, both ways (not re-encoded as UTF-8)', async (t) => {
