@@ -195,7 +195,7 @@ class Connection {
       // parser cost a copy of every chunk (llhttp's on_body copies into a new Buffer).
       this.counted = undefined
       this.reading = counted
-      this.remaining = counted.length
+      this.remaining = counted.bodyLength
       this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
       bytes = bytes.subarray(parsed)
     }
@@ -269,7 +269,7 @@ class Connection {
       return STOP_AFTER_HEAD
     }
     let result = 0
-    if (req.length > 0) {
+    if (req.bodyLength > 0) {
       this.counted = req
       result = STOP_AFTER_HEAD
     } else if (req.hasBody) {
@@ -352,7 +352,7 @@ class Incoming implements Request {
   readonly headers: IncomingHttpHeaders
   readonly hasBody: boolean
   /** The Content-Length of a body sent without Transfer-Encoding (llhttp refused both at once); 0 otherwise. */
-  readonly length: number
+  readonly bodyLength: number
   private stream: Readable | undefined
   private ended = false
   private discarding = false
@@ -366,7 +366,7 @@ class Incoming implements Request {
     this.headers = combined(rawHeaders)
     const declared = this.headers['transfer-encoding'] === undefined ? Number(this.headers['content-length'] ?? 0) : 0
     // Beyond 2^53 a Number is no longer exact: such a body (9 PB) is left to llhttp's own count.
-    this.length = Number.isSafeInteger(declared) ? declared : 0
+    this.bodyLength = Number.isSafeInteger(declared) ? declared : 0
     this.hasBody = this.headers['transfer-encoding'] !== undefined || declared > 0
     if (!this.hasBody) this.ended = true
   }
