@@ -82,6 +82,10 @@ const CASES: SmugglingCase[] = [
   { name: 'pipelined: allowed write, then the hidden request', bytes: (v) => `${START}${H}Content-Length: 2\r\nContent-Type: application/json\r\n\r\n{}${v}` },
   { name: 'pipelined: the hidden request between two allowed reads', bytes: (v) => `GET /_ping HTTP/1.1\r\n${H}\r\n${v}GET /containers/json HTTP/1.1\r\n${H}\r\n` },
   { name: 'the hidden request as the body of an allowed write', bytes: (v) => `${START}${H}Content-Length: ${v.length}\r\n\r\n${v}` },
+  // Content-Length bodies are counted by dockmoat itself (http1.ts), not by llhttp.
+  { name: 'the hidden request as a body whose Content-Length has leading zeros', bytes: (v) => `${START}${H}Content-Length: 000${v.length}\r\n\r\n${v}` },
+  { name: 'a Content-Length one byte short of the hidden request', bytes: (v) => `${START}${H}Content-Length: ${v.length - 1}\r\n\r\n${v}` },
+  { name: 'a Content-Length body ending one byte into the hidden request', bytes: (v) => `${START}${H}Content-Length: 1\r\n\r\n${v}` },
 ]
 
 interface Result {
