@@ -225,16 +225,24 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     if (body.length > 0) socket.write(body)
   } else if (streamed) {
     const chunked = declared === undefined
+    let corked = false
     body.on('data', (chunk: Buffer) => {
       if (socket.destroyed) return
       let ok: boolean
       if (chunked) {
-        // Three writes in one go (cork): the payload is not copied to frame it.
-        socket.cork()
+        // The chunks the parser found in one read of the client's socket leave in one
+        // write (cork until the read is handled), each framed without copying its payload.
+        if (!corked) {
+          corked = true
+          socket.cork()
+          process.nextTick(() => {
+            corked = false
+            socket.uncork()
+          })
+        }
         socket.write(`${chunk.length.toString(16)}\r\n`)
         socket.write(chunk)
         ok = socket.write(CRLF)
-        socket.uncork()
       } else {
         ok = socket.write(chunk)
       }

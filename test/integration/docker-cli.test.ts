@@ -699,6 +699,16 @@ t.test('CONTAINERS=1 POST=1 ALLOW_ARCHIVE=1: docker cp both ways', async (t) => 
     t.equal((await direct(['exec', c, 'cat', '/tmp/up.txt'])).stdout, content, 'content in the container (direct)')
   })
 
+  // The CLI streams the tar chunked: many chunks per read of the client's socket, which
+  // dockmoat re-frames for dockerd (relay.ts); the file must arrive exact.
+  t.test('host to container, 8 MiB', async (t) => {
+    const content = randomBytes(8 * 1024 * 1024)
+    writeFileSync(join(dir, 'big.bin'), content)
+    ok(t, await via(p, ['cp', join(dir, 'big.bin'), `${c}:/tmp/big.bin`]), 'docker cp to the container')
+    const sum = (await direct(['exec', c, 'sha256sum', '/tmp/big.bin'])).stdout.split(' ')[0]
+    t.equal(sum, createHash('sha256').update(content).digest('hex'), 'the same bytes in the container (sha256, direct)')
+  })
+
   t.test('container to host', async (t) => {
     const content = `downloaded ${randomBytes(8).toString('hex')}`
     await mustDirect(t, ['exec', c, 'sh', '-c', `echo ${content} > /tmp/down.txt`])
