@@ -56,6 +56,8 @@ type ChunkState = 'size' | 'data' | 'data-crlf' | 'trailer'
 export class BodyScanner {
   done = false
   problem: string | undefined
+  /** Payload bytes seen so far (chunk framing not counted): what a client reads as the body. */
+  payload = 0
   private remaining: number
   private state: ChunkState = 'size'
   private line = ''
@@ -79,10 +81,12 @@ export class BodyScanner {
       case 'none':
         return 0
       case 'close':
+        this.payload += bytes.length
         this.onData?.(bytes)
         return bytes.length
       case 'length': {
         const taken = Math.min(this.remaining, bytes.length)
+        this.payload += taken
         this.onData?.(bytes.subarray(0, taken))
         this.remaining -= taken
         this.done = this.remaining === 0
@@ -98,6 +102,7 @@ export class BodyScanner {
     while (at < bytes.length && !this.done) {
       if (this.state === 'data') {
         const taken = Math.min(this.remaining, bytes.length - at)
+        this.payload += taken
         this.onData?.(bytes.subarray(at, at + taken))
         at += taken
         this.remaining -= taken

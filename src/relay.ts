@@ -129,10 +129,11 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
   }
 
   const relayBody = (bytes: Buffer): void => {
+    const before = scanner!.payload
     const taken = scanner!.scan(bytes)
     if (scanner!.problem !== undefined) return broken()
     if (lineFilter === undefined && taken > 0) {
-      hooks.onBytes(taken)
+      hooks.onBytes(scanner!.payload - before)
       if (!client.write(taken === bytes.length ? bytes : bytes.subarray(0, taken)) && !socket.isPaused()) {
         socket.pause()
         client.once('drain', resumeUpstream)

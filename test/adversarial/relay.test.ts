@@ -27,6 +27,7 @@ const ANSWERS: Record<string, string> = {
   'high-byte': 'HTTP/1.1 200 OK\r\nX-Raw: caf\xe9\r\nContent-Length: 2\r\n\r\n{}',
   // Nothing to drop: relayed as sent, odd spacing and all.
   'as-sent': 'HTTP/1.1 200 OK\r\nX-Spaced:  two \r\nX-Raw: caf\xe9\r\nContent-Length: 2\r\n\r\n{}',
+  chunked: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
   'hop-by-hop': 'HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: 1\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\n{}',
 }
 /** The request heads the stand-in received, as latin1 (one character per byte). */
@@ -44,7 +45,7 @@ const upstream = net.createServer((socket) => {
       buffered = buffered.slice(end + 4)
       const name = /\/containers\/([^/]+)\/json/.exec(requestLine)?.[1] ?? 'ok'
       socket.write(ANSWERS[name] ?? ANSWERS.ok!, 'latin1')
-      if (!['ok', 'extra-bytes', 'interim', 'high-byte', 'as-sent', 'hop-by-hop'].includes(name)) socket.end()
+      if (!['ok', 'extra-bytes', 'interim', 'high-byte', 'as-sent', 'hop-by-hop', 'chunked'].includes(name)) socket.end()
     }
   })
   socket.on('error', () => socket.destroy())
@@ -118,6 +119,13 @@ t.test("dockerd's head reaches the client as dockerd sent it, minus hop-by-hop h
   t.match(answers[1], /\r\nX-Kept: yes\r\n/, 'an answer with hop-by-hop headers keeps the others')
   t.notMatch(answers[1], /Keep-Alive|X-Secret|Connection/i, 'and loses Keep-Alive, Connection and the header Connection names')
   t.match(answers[2], /\r\nConnection: close\r\n/, 'the last says the connection closes')
+})
+
+t.test('a chunked answer is counted by its payload, not its framing (the log line, and the metrics)', async (t) => {
+  const r = await converse(standIn.port, get('chunked') + get('ok', 'Connection: close\r\n'))
+  t.ok(r.data.includes('5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'), 'relayed chunked, as dockerd framed it')
+  const line = standIn.logs().find((each) => each.msg === 'request' && each.path === '/v1.41/containers/chunked/json')
+  t.equal(line?.bytes, 'hello world'.length, 'bytes: the 11 a client reads, not the 30 on the wire')
 })
 
 t.test('header bytes above 0x7f travel as they came, both ways (not re-encoded as UTF-8)', async (t) => {

@@ -19,7 +19,7 @@ const SHAPES: [string, string, string, string][] = [
 ]
 
 /** Feeds `bytes` in pieces cut at `cuts`; returns where the answer ended and the payload. */
-function feed(method: string, bytes: Buffer, cuts: number[]): { end: number; payload: string; head?: Head } {
+function feed(method: string, bytes: Buffer, cuts: number[]): { end: number; payload: string; counted: number; head?: Head } {
   let pending = Buffer.alloc(0)
   let head: Head | undefined
   let scanner: BodyScanner | undefined
@@ -47,7 +47,7 @@ function feed(method: string, bytes: Buffer, cuts: number[]): { end: number; pay
     if (scanner!.problem !== undefined) throw new Error(scanner!.problem)
     if (scanner!.done) break
   }
-  return { end: scanner?.done === true ? consumed : -1, payload, ...(head === undefined ? {} : { head }) }
+  return { end: scanner?.done === true ? consumed : -1, payload, counted: scanner?.payload ?? 0, ...(head === undefined ? {} : { head }) }
 }
 
 t.test('every shape ends exactly where it does, fed whole or split at any byte', async (t) => {
@@ -56,10 +56,11 @@ t.test('every shape ends exactly where it does, fed whole or split at any byte',
     const whole = feed(method, bytes, [])
     t.equal(whole.end, answer.length, `${what}: ends at byte ${answer.length}, before the next answer`)
     t.equal(whole.payload, body, `${what}: the payload`)
+    t.equal(whole.counted, Buffer.byteLength(body, 'latin1'), `${what}: payload counts the body's bytes, not its framing (the log's and metrics' bytes)`)
     let splitsOk = true
     for (let cut = 1; cut < answer.length + 4; cut++) {
       const split = feed(method, bytes, [cut])
-      if (split.end !== answer.length || split.payload !== body) {
+      if (split.end !== answer.length || split.payload !== body || split.counted !== whole.counted) {
         splitsOk = false
         t.fail(`${what}: split at ${cut}: ended at ${split.end}, payload ${JSON.stringify(split.payload)}`)
       }
