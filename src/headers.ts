@@ -37,17 +37,15 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming 
 }
 
 /**
- * dockerd's header lines for an answer relayed as it was framed (relay.ts): hop-by-hop
+ * dockerd's headers for an answer relayed as it was framed (relay.ts): hop-by-hop
  * headers dropped as above, but Transfer-Encoding kept, as the body goes out chunked.
  */
-export function relayedHeaderLines(headers: readonly (readonly [string, string])[]): string[] {
+export function relayedHeaders(headers: readonly (readonly [string, string])[]): (readonly [string, string])[] {
   const named = connectionTokens(headers.filter(([name]) => name.toLowerCase() === 'connection').map(([, value]) => value))
-  return headers
-    .filter(([name]) => {
-      const lower = name.toLowerCase()
-      return lower === 'transfer-encoding' || (!HOP_BY_HOP.has(lower) && !named.has(lower))
-    })
-    .map(([name, value]) => `${name}: ${value}`)
+  return headers.filter(([name]) => {
+    const lower = name.toLowerCase()
+    return lower === 'transfer-encoding' || (!HOP_BY_HOP.has(lower) && !named.has(lower))
+  })
 }
 
 /** Serialises a status line and headers for a connection we write to by hand. */

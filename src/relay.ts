@@ -7,7 +7,7 @@ import net, { type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { bodyMode, BodyScanner, parseHead, type BodyMode, type Head } from './framing.ts'
-import { relayedHeaderLines } from './headers.ts'
+import { relayedHeaders } from './headers.ts'
 import type { Reply } from './http1.ts'
 
 const IDLE_MS = 4000
@@ -173,7 +173,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     // The connection closes after this answer when the client asked so (Connection: close,
     // HTTP/1.0) or the body is close-delimited.
     const connection = reply.connectionHeader()
-    const lines = relayedHeaderLines(parsed.headers)
+    const relayed = relayedHeaders(parsed.headers)
     reply.status = parsed.status
     reply.sent = true
     // The head and the body bytes that came with it leave in one write (cork): a write to
@@ -181,9 +181,9 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     client.cork()
     // dockerd's own head bytes when there is nothing in them to drop or add (the usual answer).
     const headStart = pending.length - rest.length - parsed.length
-    const asSent = connection === undefined && lines.length === parsed.headers.length && pending.toString('latin1', headStart, headStart + 9) === 'HTTP/1.1 '
+    const asSent = connection === undefined && relayed.length === parsed.headers.length && pending.toString('latin1', headStart, headStart + 9) === 'HTTP/1.1 '
     if (asSent) client.write(pending.subarray(headStart, headStart + parsed.length))
-    else client.write(clientHead(parsed, lines, connection), 'latin1')
+    else client.write(clientHead(parsed, relayed, connection), 'latin1')
     pending = Buffer.alloc(0)
     if (scanner.done) finish(rest.length === 0)
     else if (rest.length > 0) relayBody(rest)
@@ -292,8 +292,8 @@ function requestHead(request: RelayRequest, framing: string[]): string {
   return lines.join('\r\n') + '\r\n\r\n'
 }
 
-function clientHead(head: Head, relayed: string[], connection: string | undefined): string {
-  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`, ...relayed]
+function clientHead(head: Head, relayed: readonly (readonly [string, string])[], connection: string | undefined): string {
+  const lines = [`HTTP/1.1 ${head.status} ${head.reason}`, ...relayed.map(([name, value]) => `${name}: ${value}`)]
   if (connection !== undefined) lines.push(`Connection: ${connection}`)
   return lines.join('\r\n') + '\r\n\r\n'
 }

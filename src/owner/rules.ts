@@ -112,6 +112,11 @@ export function notFound(kind: ObjectKind, ref: string, route?: Route): { status
   return { status: 404, message }
 }
 
+/** The owner's label as a `label` filter term (`key=value`). */
+export function ownerTerm(owner: Owner): string {
+  return `${owner.label}=${owner.id}`
+}
+
 /**
  * The query with the owner's label ANDed into `filters`, as one `filters` pair in
  * dockerd's map form. dockerd reads the first `filters` only, decodes it as a map (a
@@ -120,11 +125,6 @@ export function notFound(kind: ObjectKind, ref: string, route?: Route): { status
  * dropped.
  * Undefined when the client's filters are not something dockerd would accept.
  */
-/** The owner's label as a `label` filter term (`key=value`). */
-export function ownerTerm(owner: Owner): string {
-  return `${owner.label}=${owner.id}`
-}
-
 export function ownerFilters(query: string, owner: Owner, swarm: boolean): string | undefined {
   const given = queryValues(query, 'filters')[0]
   const terms = given === undefined || given === '' ? new Map<string, Set<string>>() : parseFilters(given)
