@@ -7,7 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { requireDocker } from '../test/helpers/docker.ts'
 import { json } from './client.ts'
-import type { BenchConfig } from './config.ts'
+import type { BenchConfig, Workload } from './config.ts'
 import { Fixtures, RUN_LABEL } from './fixtures.ts'
 import { evaluate, Recorder } from './model.ts'
 import { dockerdPid, machine } from './proc.ts'
@@ -120,7 +120,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       sidecars.push(target)
       return target
     }
-    const stages: [string, () => Promise<void>][] = [
+    const stages: [Workload, () => Promise<void>][] = [
       // Events first: the watchers' memory is then measured from the idle proxy, not on
       // top of whatever heap the throughput workloads left behind.
       ['events', () => eventsWorkload(ctx, flush)],
@@ -132,6 +132,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
       ['archive', () => archiveWorkload(ctx, work)],
     ]
     for (const [name, stage] of stages) {
+      if (config.only !== undefined && !config.only.includes(name)) continue
       const stageBegan = performance.now()
       log(`${name}: start`)
       try {

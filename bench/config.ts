@@ -1,12 +1,18 @@
 // Run sizes. `full` is the run the README quotes; `quick` is the smoke check (< 3 min);
 // tests pass their own smaller config.
 
+/** The workloads, in the order a run takes them (bench.ts says why events come first). */
+export const WORKLOADS = ['events', 'exec', 'create', 'ping', 'list', 'owner', 'archive'] as const
+export type Workload = (typeof WORKLOADS)[number]
+
 export interface BenchConfig {
   mode: string
   socketPath: string
   /** dockmoat's LOG_LEVEL during the run (default `info`: one log line per request, as users run it). */
   logLevel: string
   compare: { name: string; command: string }[]
+  /** `--only`: run just these workloads (stage names, bench.ts), in their usual order; all when undefined. */
+  only?: Workload[]
   ping: { rounds: number; warmupMs: number; durationMs: number; connections: number }
   list: { rounds: number; containers: number; connections: number; warmupMs: number; durationMs: number }
   archive: { rounds: number; downloadMiB: number; uploadMiB: number }

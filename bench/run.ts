@@ -8,11 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { pendingCleanups, runBench, writeReport } from './bench.ts'
-import { FULL, QUICK, type BenchConfig } from './config.ts'
+import { FULL, QUICK, WORKLOADS, type BenchConfig, type Workload } from './config.ts'
 import { renderMarkdown, type Report } from './report.ts'
 import { BUNDLE, floorCompares, haproxyCompare, REPO } from './targets.ts'
 
-const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--haproxy] [--compare "<command with {port}>"] [--compare-name NAME] [--out DIR] [--log-level LEVEL] [--render FILE]
+const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--haproxy] [--compare "<command with {port}>"] [--compare-name NAME] [--out DIR] [--log-level LEVEL] [--render FILE] [--only W,...]
 
   --quick          the smoke run (< 3 min); default is the full run (< 20 min)
   --compare CMD    also measure another proxy: CMD is run with sh -c, {port} replaced by a free
@@ -23,6 +23,9 @@ const USAGE = `usage: node bench/run.ts [--quick] [--floor] [--haproxy] [--compa
   --compare-name   a label for the --compare at the same position (default: the command's first word)
   --out DIR        where latest.json, latest.md and ratios.svg go (default bench/results)
   --log-level      dockmoat's LOG_LEVEL during the run (default info, as users run it)
+  --only W,...     run only these workloads (${WORKLOADS.join(', ')}),
+                   e.g. to find which earlier workload changes a later one's numbers; the rows of
+                   the others are left unmeasured
   --render FILE    only rewrite latest.md and ratios.svg (in --out) from a saved latest.json
   --haproxy        also measure Debian's HAProxy as Tecnativa's docker-socket-proxy runs it
                    (bench/haproxy.cfg: HTTP mode, option http-server-close, 2 threads)
@@ -43,6 +46,7 @@ const { values } = parseArgs({
     floor: { type: 'boolean', default: false },
     haproxy: { type: 'boolean', default: false },
     render: { type: 'string' },
+    only: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: false,
@@ -75,7 +79,13 @@ const compare = (values.compare ?? []).map((command, i) => {
 if (values.haproxy) compare.push(haproxyCompare(process.env.DOCKER_SOCKET || '/var/run/docker.sock'))
 if (values.floor) compare.push(...floorCompares(process.env.DOCKER_SOCKET || '/var/run/docker.sock'))
 const base = values.quick ? QUICK : FULL
-const config: BenchConfig = { ...base, compare, logLevel: values['log-level'] ?? base.logLevel }
+const only = values.only?.split(',').map((name) => name.trim())
+const unknown = only?.filter((name) => !(WORKLOADS as readonly string[]).includes(name)) ?? []
+if (unknown.length > 0) {
+  process.stderr.write(`--only: no workload named ${unknown.join(', ')}; there are ${WORKLOADS.join(', ')}\n`)
+  process.exit(2)
+}
+const config: BenchConfig = { ...base, compare, logLevel: values['log-level'] ?? base.logLevel, ...(only === undefined ? {} : { only: only as Workload[] }) }
 
 let interrupted = false
 const onSignal = (signal: NodeJS.Signals): void => {

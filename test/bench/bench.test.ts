@@ -201,3 +201,20 @@ t.test('a small bench run against the real dockerd gives a complete, verified re
   }
   t.ok(lines.length > 10, 'progress was logged')
 })
+
+t.test('--only runs just the named workloads and leaves the other rows unmeasured', async (t) => {
+  const unknown = spawnSync(process.execPath, [path.join(import.meta.dirname, '../../bench/run.ts'), '--only', 'archive,pings'], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(unknown.status, 2, 'an unknown workload stops the run before anything starts')
+  t.match(unknown.stderr, /--only: no workload named pings; there are events, exec, create, ping, list, owner, archive/)
+
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockmoat-bench-test-'))
+  t.teardown(() => fs.rmSync(outDir, { recursive: true, force: true }))
+  const lines: string[] = []
+  const report = await runBench({ ...SMALL, compare: [], only: ['archive'] }, { outDir, log: (line) => lines.push(line) })
+  const metric = (id: string) => report.metrics.find((m) => m.id === id)!
+  for (const id of ['download_mibs', 'upload_mibs']) t.type(metric(id).values.dockmoat?.median, 'number', `${id} was measured`)
+  for (const id of ['ping_p50', 'list_rps', 'exec_true_ok', 'events_received', 'create_cycle_ok', 'owner_inspect_rps']) {
+    t.equal(metric(id).values.dockmoat, null, `${id} was not`)
+  }
+  t.notOk(lines.some((line) => /^(events|exec|create|ping|list|owner): start/.test(line)), 'no other workload started')
+})
