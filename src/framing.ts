@@ -5,6 +5,8 @@
 export interface Head {
   status: number
   reason: string
+  /** The status line's HTTP version. */
+  version: '1.0' | '1.1'
   /** `[name, value]` in order, names as sent. */
   headers: [string, string][]
   /** Bytes of the status line and headers, the blank line included. */
@@ -19,7 +21,7 @@ export function parseHead(bytes: Buffer): Head | undefined | string {
   const end = bytes.indexOf('\r\n\r\n')
   if (end === -1) return bytes.length > MAX_HEAD ? 'a response head larger than 64 KiB' : undefined
   const lines = bytes.toString('latin1', 0, end).split('\r\n')
-  const status = /^HTTP\/1\.[01] ([0-9]{3})(?: (.*))?$/.exec(lines[0]!)
+  const status = /^HTTP\/1\.([01]) ([0-9]{3})(?: (.*))?$/.exec(lines[0]!)
   if (status === null) return `not an HTTP/1.1 status line: ${JSON.stringify(lines[0]!.slice(0, 80))}`
   const headers: [string, string][] = []
   for (const line of lines.slice(1)) {
@@ -27,7 +29,17 @@ export function parseHead(bytes: Buffer): Head | undefined | string {
     if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) return `a malformed header line: ${JSON.stringify(line.slice(0, 80))}`
     headers.push([line.slice(0, colon), line.slice(colon + 1).trim()])
   }
-  return { status: Number(status[1]), reason: status[2] ?? '', headers, length: end + 4 }
+  return { status: Number(status[2]), reason: status[3] ?? '', version: status[1] === '0' ? '1.0' : '1.1', headers, length: end + 4 }
+}
+
+/**
+ * Whether dockerd closes its connection after this answer: `Connection: close` (Go's
+ * server sends it when it will not read the rest of a request body larger than 256 KiB),
+ * or HTTP/1.0 without `keep-alive`. Such a connection must not go back to the pool.
+ */
+export function closesAfter(head: Head): boolean {
+  const tokens = head.headers.filter(([name]) => name.toLowerCase() === 'connection').flatMap(([, value]) => value.toLowerCase().split(',').map((token) => token.trim()))
+  return tokens.includes('close') || (head.version === '1.0' && !tokens.includes('keep-alive'))
 }
 
 export type BodyMode = { kind: 'none' } | { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'close' }

@@ -6,7 +6,7 @@
 import net, { type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
-import { bodyMode, BodyScanner, parseHead, type BodyMode, type Head } from './framing.ts'
+import { bodyMode, BodyScanner, closesAfter, parseHead, type BodyMode, type Head } from './framing.ts'
 import { relayedHeaders } from './headers.ts'
 import type { Reply } from './http1.ts'
 
@@ -23,8 +23,11 @@ export class UpstreamSockets {
 
   /** An idle connection (`reused`), or a new one. */
   take(): { socket: Socket; reused: boolean } {
-    const socket = this.idle.pop()
-    if (socket !== undefined) {
+    for (let socket = this.idle.pop(); socket !== undefined; socket = this.idle.pop()) {
+      if (!usable(socket)) {
+        socket.destroy()
+        continue
+      }
       socket.removeAllListeners('close')
       socket.removeAllListeners('error')
       socket.removeAllListeners('timeout')
@@ -37,7 +40,7 @@ export class UpstreamSockets {
   }
 
   give(socket: Socket): void {
-    if (socket.destroyed || this.idle.length >= 64) return void socket.destroy()
+    if (!usable(socket) || this.idle.length >= 64) return void socket.destroy()
     socket.removeAllListeners('data')
     socket.removeAllListeners('end')
     socket.removeAllListeners('error')
@@ -56,6 +59,20 @@ export class UpstreamSockets {
   destroy(): void {
     for (const socket of this.idle.splice(0)) socket.destroy()
   }
+}
+
+/** Open both ways: dockerd has not ended it, nor have we. */
+function usable(socket: Socket): boolean {
+  return !socket.destroyed && !socket.readableEnded && !socket.writableEnded
+}
+
+/**
+ * Whether a request that met a dead pooled connection may be sent again: only GET and
+ * HEAD without a streamed body, as Go's Transport retries (a POST may have run before the
+ * connection died).
+ */
+function replayable(method: string, body: RelayRequest['body']): boolean {
+  return (method === 'GET' || method === 'HEAD') && (body === undefined || Buffer.isBuffer(body))
 }
 
 export interface Relayed {
@@ -84,29 +101,39 @@ export interface RelayRequest {
  * function that aborts the exchange (the client went away, or shutdown).
  */
 export function relay(pool: UpstreamSockets, request: RelayRequest, reply: Reply, hooks: Relayed): (reason?: Error) => void {
-  let upstream: Socket | undefined
+  let stopAttempt: (() => void) | undefined
   let aborted = false
   const abort = (): void => {
     aborted = true
-    upstream?.destroy()
+    stopAttempt?.()
   }
   // A pipelined request's answer waits for the ones before it (http1.ts).
   reply.ready((client) => {
     if (aborted) return
-    attempt(pool, request, reply, client, hooks, (socket) => { upstream = socket }, true)
+    attempt(pool, request, reply, client, hooks, (stop) => { stopAttempt = stop }, true)
   })
   return abort
 }
 
-function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, client: Socket, hooks: Relayed, using: (socket: Socket) => void, mayRetry: boolean): void {
+/** One try on one connection to dockerd; `onStart` gets what ends it early (a no-op once it is over). */
+function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, client: Socket, hooks: Relayed, onStart: (stop: () => void) => void, mayRetry: boolean): void {
   const { socket, reused } = pool.take()
-  using(socket)
   let pending: Buffer = Buffer.alloc(0)
   let head: Head | undefined
   let scanner: BodyScanner | undefined
   let requestSent = request.body === undefined || Buffer.isBuffer(request.body)
   let lineFilter: ReturnType<typeof filterLines> | undefined
   let finished = false
+  /** dockerd keeps the connection open after its answer (no `Connection: close`). */
+  let reusable = true
+  // Once the exchange is over its connection may be back in the pool, another client's:
+  // an abort then (the client going away while its events' last lines are judged) must
+  // leave it alone.
+  onStart(() => {
+    if (finished) return
+    finished = true
+    socket.destroy()
+  })
 
   // Reading from dockerd waits while the client's socket is full.
   const resumeUpstream = (): void => { socket.resume() }
@@ -119,7 +146,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     // client's) would wait for this client to read.
     client.off('drain', resumeUpstream)
     socket.resume()
-    if (keepUpstream && requestSent && !request.http10) pool.give(socket)
+    if (keepUpstream && reusable && requestSent && !request.http10) pool.give(socket)
     else socket.destroy()
     const done = (): void => {
       if (!client.destroyed) reply.end()
@@ -160,6 +187,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     if (found instanceof Error) return unanswered(found)
     const { head: parsed, mode } = found
     head = parsed
+    reusable = !closesAfter(parsed)
     const closeDelimited = mode.kind === 'close'
     if (closeDelimited) reply.keepAlive = false
     if (request.lines !== undefined && parsed.status === 200 && (mode.kind === 'chunked' || closeDelimited)) {
@@ -201,14 +229,22 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     if (head === undefined) unanswered(error)
     else broken()
   })
+  // Closed under the exchange with neither an end nor an error.
+  socket.on('close', () => {
+    if (finished) return
+    if (head === undefined) {
+      finished = true
+      hooks.onUnanswered(new Error('the connection to dockerd closed before it answered'))
+    } else broken()
+  })
 
   function unanswered(error: Error): void {
     if (finished) return
     finished = true
     socket.destroy()
     // An idle connection dockerd had closed: the request, if it can be sent again, is.
-    if (reused && mayRetry && head === undefined && pending.length === 0 && (request.body === undefined || Buffer.isBuffer(request.body))) {
-      attempt(pool, request, reply, client, hooks, using, false)
+    if (reused && mayRetry && head === undefined && pending.length === 0 && replayable(request.method, request.body)) {
+      attempt(pool, request, reply, client, hooks, onStart, false)
       return
     }
     hooks.onUnanswered(error)
@@ -353,23 +389,25 @@ export function ask(pool: UpstreamSockets, method: string, path: string, body: s
     let scanner: BodyScanner | undefined
     const chunks: Buffer[] = []
     let settled = false
-    const fail = (error: Error): void => {
+    // A dead pooled connection (not a timeout: dockerd may still be working on it) is
+    // tried once more, for a GET.
+    const fail = (error: Error, retry = true): void => {
       if (settled) return
       settled = true
       socket.destroy()
-      if (reused && mayRetry && head === undefined && pending.length === 0) ask(pool, method, path, body, timeoutMs, false).then(resolve, reject)
+      if (retry && reused && mayRetry && head === undefined && pending.length === 0 && replayable(method, undefined)) ask(pool, method, path, body, timeoutMs, false).then(resolve, reject)
       else reject(error)
     }
     const done = (rest: number): void => {
       settled = true
       socket.setTimeout(0)
-      if (rest === 0 && !scanner!.closeDelimited) pool.give(socket)
+      if (rest === 0 && !scanner!.closeDelimited && !closesAfter(head!)) pool.give(socket)
       else socket.destroy()
       const headers: Record<string, string> = {}
       for (const [name, value] of head!.headers) headers[name.toLowerCase()] = value
       resolve({ status: head!.status, headers, body: Buffer.concat(chunks) })
     }
-    socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`)))
+    socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`), false))
     socket.on('data', (chunk: Buffer) => {
       if (settled) return
       let bytes = chunk

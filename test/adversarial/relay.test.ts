@@ -43,7 +43,10 @@ const upstream = net.createServer((socket) => {
       const requestLine = buffered.slice(0, buffered.indexOf('\r\n'))
       received.push(buffered.slice(0, end))
       buffered = buffered.slice(end + 4)
-      const name = /\/containers\/([^/]+)\/json/.exec(requestLine)?.[1] ?? 'ok'
+      const name = /\/containers\/([^/]+)\//.exec(requestLine)?.[1] ?? 'ok'
+      // `lost`: the connection dies after the request was read, before any answer (dockerd
+      // killed, or its connection cut): whether the request ran is unknown.
+      if (name === 'lost') return void socket.destroy()
       socket.write(ANSWERS[name] ?? ANSWERS.ok!, 'latin1')
       if (!['ok', 'extra-bytes', 'interim', 'high-byte', 'as-sent', 'hop-by-hop', 'chunked'].includes(name)) socket.end()
     }
@@ -136,4 +139,39 @@ t.test('header bytes above 0x7f travel as they came, both ways (not re-encoded a
   const head = received.find((h) => h.includes('/containers/high-byte/json'))
   t.match(head, /\r\nX-Client: na\xefve(\r\n|$)/, 'dockerd gets the client\'s header byte 0xef as one byte')
   t.notOk(head?.includes('na\xc3\xafve'), 'not its UTF-8 encoding')
+})
+
+t.test("a request met by a dead pooled connection is sent again only if it is a GET (a POST may have run)", async (t) => {
+  const proxy = await startProxy({ CONTAINERS: '1', ALLOW_RESTARTS: '1', SOCKET_PATH: socketPath })
+  t.teardown(() => proxy.stop())
+  const seen = (line: string): number => received.filter((head) => head.startsWith(line)).length
+  // Each first call leaves a connection in the pool for the lost one to take.
+  await converse(proxy.port, get('ok', 'Connection: close\r\n'))
+  const inspect = await converse(proxy.port, get('lost', 'Connection: close\r\n'))
+  t.match(inspect.data, /^HTTP\/1\.1 502 Bad Gateway\r\n/, 'a GET that meets two dead connections: 502')
+  t.equal(seen('GET /v1.41/containers/lost/json'), 2, 'after one retry')
+  await converse(proxy.port, get('ok', 'Connection: close\r\n'))
+  const kill = await converse(proxy.port, 'POST /v1.41/containers/lost/kill HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  t.match(kill.data, /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*"message":"dockmoat cannot reach the Docker Engine at [^"]*upstream\.sock: /, 'a POST that meets a dead connection: 502 naming the socket')
+  t.equal(seen('POST /v1.41/containers/lost/kill'), 1, 'sent once: never killed twice')
+})
+
+t.test("dockerd's Connection: close ends its connection: the next call goes on a fresh one (real dockerd)", async (t) => {
+  const proxy = await startProxy({ CONTAINERS: '1', POST: '1' })
+  t.teardown(() => proxy.stop())
+  // Go's server reads at most 256 KiB of a body its handler left unread, then answers
+  // Connection: close and closes. A create whose JSON is followed by 300,000 spaces (the
+  // guard reads it whole, as dockerd's decoder would) for an image that is not there gets
+  // such an answer; the kill behind it streams its body and so could not be sent again.
+  const create = `{"Image":"dockmoat-test-no-such-image"}${' '.repeat(300_000)}`
+  const requests = [
+    `POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${create.length}\r\n\r\n${create}`,
+    'POST /v1.41/containers/dockmoat-test-no-such-container/kill HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+  ]
+  for (let round = 0; round < 3; round++) {
+    const r = await converse(proxy.port, requests.join(''))
+    const answers = [...r.data.matchAll(/HTTP\/1\.1 (\d{3}) [^\r]*\r\n[\s\S]*?\r\n\r\n(\{[^\n]*\})/g)].map((m) => `${m[1]} ${m[2]}`)
+    t.match(answers, [/^404 .*No such image: dockmoat-test-no-such-image/, /^404 .*No such container: dockmoat-test-no-such-container/], `round ${round + 1}: both answered by dockerd, the kill not a 502`)
+    t.notMatch(r.data.split('\r\n\r\n')[0], /Connection: close/i, "dockerd's Connection: close is its connection's, not the client's")
+  }
 })

@@ -1,7 +1,7 @@
 // framing.ts, pure: where each shape of answer dockerd produces ends, fed whole and split
 // at every byte boundary, and what a misbehaving upstream's bytes are taken for.
 import t from 'tap'
-import { bodyMode, BodyScanner, parseHead, type Head } from '../../src/framing.ts'
+import { bodyMode, BodyScanner, closesAfter, parseHead, type Head } from '../../src/framing.ts'
 
 const NEXT = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext'
 
@@ -102,4 +102,14 @@ t.test('what a misbehaving upstream sends is named, never taken for another answ
   const cut = chunks('5\r\nab')
   t.notOk(cut.done, 'a body cut short is not done (the relay then ends the client\'s connection)')
   t.equal(cut.problem, undefined, '... and is no problem until the connection ends')
+})
+
+t.test('a dockerd connection that closes after its answer is recognised (it must not be pooled)', async (t) => {
+  const closes = (text: string) => closesAfter(parseHead(Buffer.from(text, 'latin1')) as Head)
+  t.equal(closes('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), false, 'HTTP/1.1: kept')
+  t.equal(closes('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'), true, 'Connection: close (Go, after a body it would not read)')
+  t.equal(closes('HTTP/1.1 200 OK\r\nconnection: Upgrade, CLOSE\r\n\r\n'), true, 'as one token of several, in any case')
+  t.equal(closes('HTTP/1.1 200 OK\r\nConnection: closed\r\n\r\n'), false, 'a token that is not close')
+  t.equal(closes('HTTP/1.0 200 OK\r\n\r\n'), true, 'HTTP/1.0 without keep-alive')
+  t.equal(closes('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n'), false, 'HTTP/1.0 with keep-alive')
 })

@@ -1,15 +1,19 @@
-// relay.ts with http1.ts, against a stub dockerd (one function's contract, not a feature's
-// proof): an answer whose last bytes fill a slow client's socket must not leave dockerd's
+// relay.ts's pool of connections to dockerd, with http1.ts, against stub dockerds (one
+// function's contract, not a feature's proof; each stub does what dockerd does only by
+// chance of timing): a connection back in the pool is no longer the exchange's that used
+// it, and must not be paused, ended or asked twice on its behalf.
+//
+// First: an answer whose last bytes fill a slow client's socket must not leave dockerd's
 // connection paused in the pool, where the next exchange on it — another client's — would
 // wait for the slow client to read. The stub answers each request with one write of 48 KiB,
 // so an answer's end and the client's full socket meet in one chunk, as they can with
 // dockerd's own single-write answers.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { relay, UpstreamSockets } from '../../src/relay.ts'
+import { ask, relay, UpstreamSockets } from '../../src/relay.ts'
 import { upstreamRequestHeaders } from '../../src/headers.ts'
 import { Connections, type Handlers } from '../../src/http1.ts'
 
@@ -88,4 +92,88 @@ t.test('a client that stops reading does not stall the next client on a shared d
   proxy.close()
   stub.close()
   rmSync(dir, { recursive: true, force: true })
+})
+
+/** A stub dockerd on a fresh unix socket: `answer` gets each request line and the socket. */
+async function stubDockerd(t: Test, answer: (requestLine: string, socket: net.Socket) => void): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'dockmoat-relay-pool-'))
+  const socketPath = join(dir, 'dockerd.sock')
+  const stub = net.createServer((socket) => {
+    let pending = ''
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1')
+      for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+        answer(pending.slice(0, pending.indexOf('\r\n')), socket)
+        pending = pending.slice(end + 4)
+      }
+    })
+    socket.on('error', () => socket.destroy())
+  })
+  await new Promise<void>((resolve) => stub.listen(socketPath, resolve))
+  t.teardown(() => {
+    stub.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return socketPath
+}
+
+t.test("a client leaving after its answer ended does not cut another client's call on the same dockerd connection", async (t) => {
+  // OWNER's event stream: dockerd's answer has ended, its connection is back in the pool,
+  // and the last line is still being judged (an ownership lookup) when the client goes away.
+  const socketPath = await stubDockerd(t, (line, socket) => {
+    if (line.startsWith('GET /events')) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{"a":1}\n\r\n0\r\n\r\n')
+    else setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK'), 300)
+  })
+  const pool = new UpstreamSockets(socketPath)
+  t.teardown(() => pool.destroy())
+  const handlers: Handlers = {
+    shouldUpgrade: () => false,
+    upgrade: (_req, socket) => socket.destroy(),
+    malformed: () => {},
+    request: (req, reply) => {
+      const lines = req.url === '/events' ? { lines: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 600)) } : {}
+      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false, ...lines }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
+      reply.onDone((complete) => { if (!complete) abort() })
+    },
+  }
+  const connections = new Connections()
+  const proxy = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => connections.add(socket, handlers))
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    connections.destroyAll()
+    proxy.close()
+  })
+  const port = (proxy.address() as net.AddressInfo).port
+
+  const watcher = net.connect(port, '127.0.0.1', () => watcher.write('GET /events HTTP/1.1\r\nHost: docker\r\n\r\n'))
+  watcher.on('error', () => {})
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const answer = new Promise<string>((resolve) => {
+    const other = net.connect(port, '127.0.0.1', () => other.write('GET /ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n'))
+    let data = ''
+    other.on('data', (chunk: Buffer) => { data += chunk.toString('latin1') })
+    other.on('close', () => resolve(data))
+    setTimeout(() => { other.destroy(); resolve(`no answer within 2 s (${JSON.stringify(data)})`) }, 2000)
+  })
+  // The other call is on the events' connection by now, its answer 300 ms away: the watcher
+  // leaves (a reset: a FIN alone is a half-close, after which answers still go out).
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  watcher.resetAndDestroy()
+  t.match(await answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nOK$/, 'the other client is answered whole')
+})
+
+t.test('a lookup that times out is not sent again, and fails after its own timeout', async (t) => {
+  let asked = 0
+  const socketPath = await stubDockerd(t, (_line, socket) => {
+    // Answers the first request only: then dockerd is busy and says nothing.
+    if (++asked === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK')
+  })
+  const pool = new UpstreamSockets(socketPath)
+  t.teardown(() => pool.destroy())
+  t.equal((await ask(pool, 'GET', '/_ping', undefined, 1000)).status, 200, 'the first lookup is answered (its connection pooled)')
+  const started = performance.now()
+  await t.rejects(ask(pool, 'GET', '/_ping', undefined, 300), /no answer within 300 ms/, 'the second, on the pooled connection, times out')
+  const took = performance.now() - started
+  t.ok(took < 550, `after its 300 ms (${Math.round(took)} ms), not twice that`)
+  t.equal(asked, 2, 'dockerd was asked twice in all: the timed-out lookup once')
 })
