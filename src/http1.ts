@@ -144,6 +144,10 @@ class Connection {
     parser[HTTPParser.kOnHeadersComplete] = this.onHeaders.bind(this)
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.reading?.push(chunk)
     parser[HTTPParser.kOnMessageComplete] = () => {
+      // A chunked body's trailers come through kOnHeaders, with the request's URL again:
+      // dropped here (as node:http does), or they would become the next request's.
+      this.pendingHeaders = []
+      this.pendingUrl = ''
       this.reading?.push(null)
       this.reading = undefined
     }
@@ -156,7 +160,7 @@ class Connection {
   }
 
   idle(): boolean {
-    return this.queue.length === 0 && this.reading === undefined
+    return this.queue.length === 0 && this.reading === undefined && this.counted === undefined
   }
 
   expire(now: number): void {
@@ -169,6 +173,9 @@ class Connection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    // The keep-alive timeout counts from the last byte, as node:http's did: the rest of a
+    // refused body may still be arriving after its answer.
+    if (this.idleSince > 0) this.idleSince = performance.now()
     let bytes = chunk
     while (!this.stopped && bytes.length > 0) {
       if (this.remaining > 0) {
@@ -225,6 +232,11 @@ class Connection {
     return this.queue.length >= MAX_QUEUED || this.socket.writableNeedDrain
   }
 
+  /** Reading goes on when a body's reader asks, unless the connection holds (or stopped). */
+  private readonly resumeReading = (): void => {
+    if (!this.holding && !this.stopped) this.socket.resume()
+  }
+
   private readonly release = (): void => {
     if (!this.holding || this.stopped || this.backlogged()) return
     this.holding = false
@@ -253,7 +265,7 @@ class Connection {
     const target = url ?? this.pendingUrl
     this.pendingUrl = ''
     if (this.stopped || this.last) return 0
-    const req = new Incoming(methods[method] ?? '', target, major === 1 && minor === 0 ? '1.0' : '1.1', raw, this.socket)
+    const req = new Incoming(methods[method] ?? '', target, major === 1 && minor === 0 ? '1.0' : '1.1', raw, this.socket, this.resumeReading)
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       this.refuse(400, 'HPE_MISSING_HOST', 'Bad Request: an HTTP/1.1 request needs a Host header')
       return 0
@@ -333,8 +345,9 @@ class Connection {
       setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
       return
     }
-    // A body nobody read (a refusal): read on past it to the next request.
-    if (request !== undefined && this.reading === request) request.discard()
+    // A body nobody read (a refusal, perhaps made before its first byte was counted): read
+    // on past it to the next request.
+    if (request !== undefined && (this.reading === request || this.counted === request)) request.discard()
     this.release()
     const next = this.queue[0]
     if (next !== undefined) return this.begin(next)
@@ -354,15 +367,17 @@ class Incoming implements Request {
   /** The Content-Length of a body sent without Transfer-Encoding (llhttp refused both at once); 0 otherwise. */
   readonly bodyLength: number
   private stream: Readable | undefined
+  private readonly resume: () => void
   private ended = false
   private discarding = false
 
-  constructor(method: string, url: string, httpVersion: '1.0' | '1.1', rawHeaders: string[], socket: Socket) {
+  constructor(method: string, url: string, httpVersion: '1.0' | '1.1', rawHeaders: string[], socket: Socket, resume: () => void) {
     this.method = method
     this.url = url
     this.httpVersion = httpVersion
     this.rawHeaders = rawHeaders
     this.socket = socket
+    this.resume = resume
     this.headers = combined(rawHeaders)
     const declared = this.headers['transfer-encoding'] === undefined ? Number(this.headers['content-length'] ?? 0) : 0
     // Beyond 2^53 a Number is no longer exact: such a body (9 PB) is left to llhttp's own count.
@@ -373,8 +388,7 @@ class Incoming implements Request {
 
   get body(): Readable {
     if (this.stream === undefined) {
-      const socket = this.socket
-      this.stream = new Readable({ read: () => { socket.resume() } })
+      this.stream = new Readable({ read: () => { this.resume() } })
       if (this.ended) this.stream.push(null)
     }
     return this.stream
@@ -390,7 +404,7 @@ class Incoming implements Request {
   discard(): void {
     this.discarding = true
     this.stream?.removeAllListeners('data')
-    this.socket.resume()
+    this.resume()
   }
 
   /** The client went away before the body ended: its reader sees the stream close without an end. */

@@ -14,18 +14,24 @@ interface Seen { method: string; url: string; httpVersion: string; headers: Reco
 
 const echo = (seen: Seen): string => JSON.stringify(seen)
 
+// `/refused...` is answered without reading its body (as dockmoat refuses), `/hang` never.
 const nodeServer = http.createServer((req, res) => {
+  if (req.url?.startsWith('/refused')) return void res.writeHead(403).end('refused')
   let body = ''
   req.setEncoding('latin1')
   req.on('data', (text: string) => { body += text })
   req.on('end', () => res.end(echo({ method: req.method ?? '', url: req.url ?? '', httpVersion: req.httpVersion, headers: { ...req.headers }, body })))
 })
+let requestsRead = 0
 const connections = new Connections()
 const handlers: Handlers = {
   shouldUpgrade: () => false,
   upgrade: (_req, socket) => socket.destroy(),
   malformed: () => {},
   request: (req, reply) => {
+    requestsRead++
+    if (req.url.startsWith('/refused')) return reply.send(403, {}, 'refused')
+    if (req.url === '/hang') return
     let body = ''
     req.body.setEncoding('latin1')
     req.body.on('data', (text: string) => { body += text })
@@ -85,7 +91,8 @@ for (const [name, bytes] of cases) {
 const smuggled = `GET /smuggled HTTP/1.1\r\n${H}\r\n`
 const pipelined = [
   `POST /a HTTP/1.1\r\n${H}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
-  `POST /b HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+  // Trailers: the parser reports them as it reports headers; they are no next request's.
+  `POST /b HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\nContent-Type: text/trailer\r\n\r\n`,
   `PUT /c HTTP/1.1\r\n${H}Content-Length: 0012\r\n\r\ntwelve bytes`,
   `GET /d HTTP/1.1\r\n${H}\r\n`,
   `POST /e HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nxyz`,
@@ -105,4 +112,42 @@ t.test('pipelined requests with bodies, split at every byte', async (t) => {
     if (JSON.stringify(theirs) !== JSON.stringify(whole) || JSON.stringify(ours) !== JSON.stringify(whole)) differing.push(cut)
   }
   t.same(differing, [], `the same five answers at each of ${pipelined.length - 1} cuts`)
+})
+
+t.test('a refused request\'s unread body, larger than a socket buffer, is read past to the next request', async (t) => {
+  const body = 'x'.repeat(200_000)
+  for (const [what, head] of [
+    ['refused by the handler', `POST /refused HTTP/1.1\r\n${H}Content-Length: ${body.length}\r\n\r\n`],
+    ['refused for its Expect', `POST /a HTTP/1.1\r\n${H}Expect: something-else\r\nContent-Length: ${body.length}\r\n\r\n`],
+  ] as const) {
+    const x = await exchange({ port: ourPort }, head + body + `GET /d HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { idleMs: 3000 })
+    t.same(x.responses.map((each) => each.status), [head.includes('Expect') ? 417 : 403, 200], `${what}: both answered`)
+  }
+  const theirs = await exchange({ port: nodePort }, `POST /refused HTTP/1.1\r\n${H}Content-Length: ${body.length}\r\n\r\n${body}GET /d HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { idleMs: 3000 })
+  t.same(theirs.responses.map((each) => each.status), [403, 200], 'as node:http answers')
+})
+
+t.test('the keep-alive timeout counts from the last byte: a refused body still arriving is read to its end', async (t) => {
+  // 16 KiB over 7 s, past the 5 s keep-alive timeout, then a pipelined request.
+  const pieces = Array.from({ length: 8 }, () => ['y'.repeat(2048), { waitMs: 900 }]).flat() as (string | { waitMs: number })[]
+  const steps = [`POST /refused HTTP/1.1\r\n${H}Content-Length: ${8 * 2048}\r\n\r\n`, ...pieces, `GET /d HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]
+  const [theirs, ours] = await Promise.all([exchange({ port: nodePort }, steps, { idleMs: 3000 }), exchange({ port: ourPort }, steps, { idleMs: 3000 })])
+  t.same(theirs.responses.map((each) => each.status), [403, 200], 'node:http answers both')
+  t.same(ours.responses.map((each) => each.status), [403, 200], 'so does http1.ts')
+})
+
+t.test('a client that pipelines without reading stops being read, whatever body comes behind', async (t) => {
+  // /hang is never answered: the answers behind it queue up until reading pauses; a
+  // request whose body is read then must not resume it.
+  const before = requestsRead
+  const pings = (n: number): string => `GET /d HTTP/1.1\r\n${H}\r\n`.repeat(n)
+  const x = await exchange({ port: ourPort }, [
+    `GET /hang HTTP/1.1\r\n${H}\r\n` + pings(14) + `POST /a HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\nfive.`,
+    { waitMs: 200 },
+    'more.' + pings(5000),
+    { waitMs: 500 },
+  ], { idleMs: 200, timeoutMs: 3000 })
+  t.ok(x.responses.length === 0, 'nothing answered: the first request hangs')
+  const read = requestsRead - before
+  t.ok(read <= 20, `${read} requests read, not the 5,000 sent behind the queue`)
 })
