@@ -1,6 +1,5 @@
 // dockmoat [serve] | check METHOD PATH | learn [LOGFILE|-] | healthcheck
 import fs from './node-fs.ts'
-import { createRequire } from 'node:module'
 import type { Logger } from 'pino'
 import { createLogger } from './log.ts'
 import { ConfigError, parseConfig, misspeltVariables, TOGGLES, type Config } from './settings.ts'
@@ -137,7 +136,7 @@ function healthcheck(): void {
   // TLS without client certificates: the health answer needs none, and the server's
   // certificate is for the names clients use, not necessarily 127.0.0.1.
   // Loaded here only: serving needs neither (http1.ts reads requests itself).
-  const get = (createRequire(import.meta.url)(plain ? 'node:http' : 'node:https') as typeof import('node:https')).get
+  const get = (plain ? process.getBuiltinModule('node:http') : process.getBuiltinModule('node:https')).get
   const request = get({ ...where, path: HEALTH_PATH, timeout: 5000, ...(plain ? {} : { rejectUnauthorized: false }) }, (response) => {
     let text = ''
     response.on('data', (chunk: Buffer) => { text += chunk.toString() })

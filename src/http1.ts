@@ -10,7 +10,6 @@
 // client asked (Connection: close, HTTP/1.0) or the answer needs it; headers within
 // HEADERS_TIMEOUT_MS (408); an idle keep-alive connection closed after KEEP_ALIVE_MS; a
 // client's half-close still answered.
-import { createRequire } from 'node:module'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
@@ -26,7 +25,7 @@ interface Common {
   HTTPParser: { new(): Parser; REQUEST: number; kOnMessageBegin: number; kOnHeaders: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kLenientNone: number }
   methods: string[]
 }
-const { HTTPParser, methods } = createRequire(import.meta.url)('_http_common') as Common
+const { HTTPParser, methods } = process.getBuiltinModule('_http_common') as Common
 
 const MAX_HEADER_BYTES = 16 * 1024
 const HEADERS_TIMEOUT_MS = 30_000

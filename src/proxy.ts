@@ -1,6 +1,5 @@
 // The request path: accept (http1.ts), classify and gate (policy.ts), inspect the body (guard/), own (owner/), forward (relay.ts), log.
 import net, { type Server, type Socket } from 'node:net'
-import { createRequire } from 'node:module'
 import type { TlsOptions, TLSSocket } from 'node:tls'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'
@@ -132,7 +131,7 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
   let tlsServer: Server | undefined
   if (tls !== undefined) {
     // node:tls only when TLS is configured.
-    const { createServer } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls')
+    const { createServer } = process.getBuiltinModule('node:tls')
     // With TLS_CA, the certificate is checked here rather than inside the handshake, where
     // OpenSSL's refusal of an expired or foreign certificate reached Node as a bare
     // "socket hang up" with neither the reason nor the client's address.

@@ -1,7 +1,6 @@
 // The TLS listener's certificate files, read and checked once at startup: every problem
 // a docker CLI would otherwise report as a handshake failure is named here, with the variable.
 import fs from './node-fs.ts'
-import { createRequire } from 'node:module'
 import type { X509Certificate } from 'node:crypto'
 import type { TlsOptions } from 'node:tls'
 import { ConfigError, type TlsFiles } from './settings.ts'
@@ -10,7 +9,7 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 
 // node:crypto only when TLS is configured: a static import would load it (and its dozens
 // of internal modules) at every start, the bundle keeping builtin imports at its top.
-const crypto = (): typeof import('node:crypto') => createRequire(import.meta.url)('node:crypto')
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto')
 
 /** The server options, or a ConfigError naming the variable and what is wrong. */
 export function loadTls(files: TlsFiles, now = new Date()): { options: TlsOptions; warnings: string[] } {
