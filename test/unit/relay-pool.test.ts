@@ -21,35 +21,8 @@ const BODY = Buffer.alloc(48 * 1024, 'x')
 const ANSWER = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n\r\n`), BODY])
 
 t.test('a client that stops reading does not stall the next client on a shared dockerd connection', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'dockmoat-relay-pool-'))
-  const socketPath = join(dir, 'dockerd.sock')
-  const stub = net.createServer((socket) => {
-    let pending = ''
-    socket.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('latin1')
-      for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
-        pending = pending.slice(end + 4)
-        socket.write(ANSWER)
-      }
-    })
-    socket.on('error', () => socket.destroy())
-  })
-  await new Promise<void>((resolve) => stub.listen(socketPath, resolve))
-
-  const pool = new UpstreamSockets(socketPath)
-  const handlers: Handlers = {
-    shouldUpgrade: () => false,
-    upgrade: (_req, socket) => socket.destroy(),
-    malformed: () => {},
-    request: (req, reply) => {
-      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
-      reply.onDone((complete) => { if (!complete) abort() })
-    },
-  }
-  const connections = new Connections()
-  const proxy = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => connections.add(socket, handlers))
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-  const port = (proxy.address() as net.AddressInfo).port
+  const socketPath = await stubDockerd(t, (_line, socket) => socket.write(ANSWER))
+  const port = await relayProxy(t, socketPath)
 
   // The slow client: one request every 2 ms, nothing read, until its answers fill the sockets.
   const slow = net.connect(port, '127.0.0.1')
@@ -87,11 +60,6 @@ t.test('a client that stops reading does not stall the next client on a shared d
   t.same(answers.filter((each) => each !== 'HTTP/1.1 200 OK, whole'), [], 'every other client is answered whole while the slow client reads nothing')
 
   slow.destroy()
-  connections.destroyAll()
-  pool.destroy()
-  proxy.close()
-  stub.close()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 /** A stub dockerd on a fresh unix socket: `answer` gets each request line and the socket. */
@@ -117,22 +85,19 @@ async function stubDockerd(t: Test, answer: (requestLine: string, socket: net.So
   return socketPath
 }
 
-t.test("a client leaving after its answer ended does not cut another client's call on the same dockerd connection", async (t) => {
-  // OWNER's event stream: dockerd's answer has ended, its connection is back in the pool,
-  // and the last line is still being judged (an ownership lookup) when the client goes away.
-  const socketPath = await stubDockerd(t, (line, socket) => {
-    if (line.startsWith('GET /events')) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{"a":1}\n\r\n0\r\n\r\n')
-    else setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK'), 300)
-  })
+/**
+ * http1.ts in front of relay.ts on `socketPath` and nothing else; `lines` gives a
+ * request's line filter (OWNER's events). Returns the port.
+ */
+async function relayProxy(t: Test, socketPath: string, lines: (url: string) => ((line: string) => Promise<boolean>) | undefined = () => undefined): Promise<number> {
   const pool = new UpstreamSockets(socketPath)
-  t.teardown(() => pool.destroy())
   const handlers: Handlers = {
     shouldUpgrade: () => false,
     upgrade: (_req, socket) => socket.destroy(),
     malformed: () => {},
     request: (req, reply) => {
-      const lines = req.url === '/events' ? { lines: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 600)) } : {}
-      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false, ...lines }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
+      const filter = lines(req.url)
+      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false, ...(filter === undefined ? {} : { lines: filter }) }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
       reply.onDone((complete) => { if (!complete) abort() })
     },
   }
@@ -141,9 +106,21 @@ t.test("a client leaving after its answer ended does not cut another client's ca
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
   t.teardown(() => {
     connections.destroyAll()
+    pool.destroy()
     proxy.close()
   })
-  const port = (proxy.address() as net.AddressInfo).port
+  return (proxy.address() as net.AddressInfo).port
+}
+
+t.test("a client leaving after its answer ended does not cut another client's call on the same dockerd connection", async (t) => {
+  // OWNER's event stream: dockerd's answer has ended, its connection is back in the pool,
+  // and the last line is still being judged (an ownership lookup) when the client goes away.
+  const socketPath = await stubDockerd(t, (line, socket) => {
+    if (line.startsWith('GET /events')) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{"a":1}\n\r\n0\r\n\r\n')
+    else setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK'), 300)
+  })
+  // Each line of the events is judged for 600 ms (an ownership lookup).
+  const port = await relayProxy(t, socketPath, (url) => url === '/events' ? () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 600)) : undefined)
 
   const watcher = net.connect(port, '127.0.0.1', () => watcher.write('GET /events HTTP/1.1\r\nHost: docker\r\n\r\n'))
   watcher.on('error', () => {})
