@@ -62,6 +62,11 @@ export async function own(ctx: Context, owner: Owner, req: Request, decision: De
       if (where === undefined || ref === undefined) return pass
       const found = knownOwned(owner, rule.object, ref) ?? await resolve(ctx, owner, rule.object, ref, route)
       if (!found.ok) return missingAnswer(route, query, ref, found)
+      if (found.answer !== undefined && route.display === 'GET /networks/{id}' && DEFAULT_NETWORKS.has(text(found.answer.json.Name))) {
+        // A default network is everyone's, the containers on it are not.
+        const answer = question === -1 ? found.answer : await askDockerd(ctx, `/networks/${encodeURIComponent(found.id!)}?${query}`)
+        return { ok: true, answered: await withOwnContainers(ctx, owner, answer) }
+      }
       if (found.answer !== undefined && question === -1 && req.method === 'GET' && route.display === INSPECT[rule.object]) return { ok: true, answered: found.answer }
       const params = [...where.params]
       if (found.id !== undefined) params[0] = found.id
@@ -192,8 +197,10 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
     image: `/images/${segment}/json`, service: `/services/${segment}`, task: `/tasks/${segment}`, secret: `/secrets/${segment}`, config: `/configs/${segment}`,
   }[kind]
   const answer = await askDockerd(ctx, inspectPath)
-  // Not found, or ambiguous (400 "multiple IDs"): either way nothing the client may name.
-  if (answer.status === 404 || answer.status === 400) return missing
+  // Not found, or ambiguous (400 "multiple IDs"; dockerd 20.10 answers a container ID
+  // prefix shared by several with a 500): either way nothing the client may name, and
+  // that other owners' objects share the prefix is not the client's to learn.
+  if (answer.status === 404 || answer.status === 400 || (answer.status === 500 && AMBIGUOUS.test(answer.message))) return missing
   if (answer.status !== 200) return { ok: false, status: answer.status === 0 ? 502 : answer.status, message: answer.message }
   const object = answer.json
   const yes = (id?: string): Resolved => (id === undefined ? { ok: true, answer } : { ok: true, id, answer })
@@ -214,8 +221,7 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
         return yes(id)
       }
       // Adopted by name: a rename can end it, so it is looked up every time.
-      const adopted = owner.adopt.some((entry) => entry === name || entry === id || (entry.length >= 12 && id.startsWith(entry)))
-      return adopted ? yes(id) : missing
+      return adopted(owner, id, name) ? yes(id) : missing
     }
     case 'network':
       if (DEFAULT_NETWORKS.has(text(object.Name))) return yes(text(object.Id))
@@ -229,6 +235,27 @@ async function resolve(ctx: Context, owner: Owner, kind: ObjectKind, ref: string
     default:
       return ownedBy(owner, labelsOf(object.Spec)) ? yes(text(object.ID)) : missing
   }
+}
+
+// truncindex.ErrAmbiguousPrefix, as dockerd 20.10 words it.
+const AMBIGUOUS = /^Multiple IDs found with provided prefix: /
+
+/** A container the owner may use without its label (OWNER_ADOPT): by name, ID or an ID prefix of 12 or more. */
+function adopted(owner: Owner, id: string, name: string): boolean {
+  return owner.adopt.some((entry) => entry === name || entry === id || (entry.length >= 12 && id.startsWith(entry)))
+}
+
+/** A default network's inspect with only the owner's (and adopted) containers in `Containers`. */
+async function withOwnContainers(ctx: Context, owner: Owner, answer: Answer): Promise<Answer> {
+  const containers = object(answer.json.Containers)
+  if (answer.status !== 200 || containers === undefined) return answer
+  const listed = await askDockerd(ctx, `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [ownerTerm(owner)] }))}`)
+  if (listed.status !== 200) return listed
+  const owned = new Set((JSON.parse(listed.body.toString('utf8')) as { Id: string }[]).map((each) => each.Id))
+  const kept = Object.fromEntries(Object.entries(containers).filter(([id, entry]) => owned.has(id) || adopted(owner, id, text(object(entry)?.Name))))
+  const json = { ...answer.json, Containers: kept }
+  const body = Buffer.from(JSON.stringify(json) + '\n')
+  return { ...answer, json, body, message: body.toString('utf8') }
 }
 
 /**

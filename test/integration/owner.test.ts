@@ -666,3 +666,43 @@ t.test('b\'s containers were never touched by anything a did', async (t) => {
   t.equal((await direct(['logs', b1])).stdout, `log-of-${b1}\n`, 'b1\'s log is its own')
 })
 
+
+t.test("a default network's inspect shows only the owner's containers on it", async (t) => {
+  const [aId, directly] = [(await mustInspect(a1)).Id, (await api('GET', '/networks/bridge')).json as { Containers: Record<string, unknown> }]
+  t.ok(b1Id in directly.Containers && aId in directly.Containers, 'dockerd lists both owners\' containers on bridge')
+  for (const path of ['/networks/bridge', '/networks/bridge?verbose=true']) {
+    const r = await api('GET', path, undefined, A)
+    t.equal(r.status, 200, `${path} through a: answered`)
+    const listed = Object.keys((r.json as { Containers: Record<string, unknown> }).Containers)
+    t.ok(listed.includes(aId), `${path}: a's own container is there`)
+    t.notOk(listed.includes(b1Id), `${path}: b's is not`)
+    t.notMatch(r.text, b1Id.slice(0, 12), `${path}: nor anything of it`)
+  }
+})
+
+t.test("an ID prefix foreign containers share answers as for a missing container, not dockerd's ambiguity error", async (t) => {
+  const own = (await api('GET', `/containers/json?all=1&filters=${filters({ label: [`${LABEL}=${A_ID}`] })}`)).json as { Id: string }[]
+  const ambiguous = async (): Promise<string | undefined> => {
+    for (const prefix of '0123456789abcdef') {
+      if (own.some((c) => c.Id.startsWith(prefix))) continue
+      const r = await api('GET', `/containers/${prefix}/json`)
+      if (r.status !== 404 && /Multiple IDs found/.test(r.text)) return prefix
+    }
+    return undefined
+  }
+  // Unlabelled containers made directly until two share a first character no container of a's has.
+  let prefix = await ambiguous()
+  for (let made = 0; prefix === undefined && made < 32; made++) {
+    const r = await direct(['create', '--name', name('container', 'prefix'), IMAGE, 'true'])
+    if (r.code !== 0) throw new Error(`docker create failed: ${r.stderr}`)
+    prefix = await ambiguous()
+  }
+  if (prefix === undefined) throw new Error('no ambiguous one-character ID prefix after 32 containers')
+  const inspected = await api('GET', `/containers/${prefix}/json`, undefined, A)
+  t.equal(inspected.status, 404, `GET /containers/${prefix}/json through a: 404 (dockerd answers it ${(await api('GET', `/containers/${prefix}/json`)).status})`)
+  t.match(inspected.text, `No such container: ${prefix}`)
+  const created = await via(A, ['create', '--volumes-from', prefix, IMAGE, 'true'])
+  t.not(created.code, 0, 'a create with --volumes-from it fails')
+  t.match(created.stderr, `No such container: ${prefix}`, 'as for a missing container')
+  t.notMatch(created.stderr, /Multiple IDs/, 'never saying that others share it')
+})
