@@ -27,11 +27,16 @@ export function hijack(ctx: Context, req: Request, client: Duplex, head: Buffer,
   const counts = { up: 0, down: 0 }
   let status = 0
   let upstreamSocket: Socket | undefined
+  // The request to dockerd until it answers: a client gone before the 101 must end it, or
+  // dockerd's attach would stay open, and a stalled attach holds up the container's output
+  // for every other attached client.
+  let waiting: Dispatcher.DispatchController | undefined
   const stream: Stream = { destroy: () => { client.destroy(); upstreamSocket?.destroy() } }
   opened(ctx, stream)
   client.on('close', () => {
     closed(ctx, stream)
     upstreamSocket?.destroy()
+    waiting?.abort(new Error('the client went away before dockerd answered'))
     logExchange(ctx, req, decision, { status, bytesUp: counts.up, bytesDown: counts.down, ms: elapsedMs(started), client: from })
   })
   client.on('error', () => client.destroy())
@@ -45,10 +50,15 @@ export function hijack(ctx: Context, req: Request, client: Duplex, head: Buffer,
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true)
     if (body.length > 0) headers.push('content-length', String(body.length))
     const handler: Dispatcher.DispatchHandler = {
-      onRequestStart() {},
+      onRequestStart(controller) {
+        if (client.destroyed) return controller.abort(new Error('the client went away before the request was sent'))
+        waiting = controller
+      },
       onRequestUpgrade(_controller, statusCode, responseHeaders, socket) {
+        waiting = undefined
         status = statusCode
         upstreamSocket = socket as Socket
+        if (client.destroyed) return void upstreamSocket.destroy()
         const text = String(req.headers.upgrade).toLowerCase() === 'websocket' ? 'Switching Protocols' : 'UPGRADED'
         client.write(rawResponseHead(statusCode, text, responseHeaders))
         tunnel(client, upstreamSocket, early, counts)
@@ -64,9 +74,11 @@ export function hijack(ctx: Context, req: Request, client: Duplex, head: Buffer,
         if (!client.write(chunk)) controller.pause()
       },
       onResponseEnd() {
+        waiting = undefined
         client.end()
       },
       onResponseError(_controller, err) {
+        waiting = undefined
         ctx.log.debug({ err }, 'upstream error on a hijack route')
         if (status === 0) {
           status = 502
@@ -76,6 +88,7 @@ export function hijack(ctx: Context, req: Request, client: Duplex, head: Buffer,
         }
       },
     }
+    if (client.destroyed) return
     void ctx.upstream().then((pool) => pool.dispatch({
       path: decision.forward,
       method: req.method as Dispatcher.HttpMethod,

@@ -4,6 +4,8 @@
 // forbidden marker request (`POST /volumes/create` of a unique volume; VOLUMES is off)
 // behind an upgrade attempt and checks with dockerd that the marker never ran.
 import t, { type Test } from 'tap'
+import fs from 'node:fs'
+import net from 'node:net'
 import { cleanup, docker, requireDocker, testImage, uniqueName, DOCKER_SOCKET } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
 import { dockerd, exchange, fromDockerd, markerName, ping, removeVolumes, removeVolumesLate, settle, shown, volumeAppears, volumeCreate, volumeExists } from './raw.ts'
@@ -188,4 +190,32 @@ t.test('no marker sent through dockmoat appears late', async (t) => {
   const late = []
   for (const name of proxied) if (await volumeExists(name)) late.push(name)
   t.same(late, [], `none of the ${proxied.length} marker volumes exists at dockerd`)
+})
+
+t.test('an attach whose client resets before the 101 leaves no tunnel to dockerd behind', async (t) => {
+  const sockets = (): number => fs.readdirSync(`/proc/${open.child.pid}/fd`).filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${open.child.pid}/fd/${fd}`).startsWith('socket:')
+    } catch {
+      return false
+    }
+  }).length
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const before = sockets()
+  for (let i = 0; i < 20; i++) {
+    await new Promise<void>((resolve) => {
+      const client = net.connect(open.port, '127.0.0.1', () => {
+        client.write(`POST /containers/${box}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n${H}${UPGRADE}Content-Length: 0\r\n\r\n`, () => {
+          client.resetAndDestroy()
+          resolve()
+        })
+      })
+      client.on('error', () => resolve())
+    })
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const after = sockets()
+  t.ok(after <= before + 2, `the proxy holds ${after} sockets after 20 reset attaches, ${before} before`)
+  const echo = await exchange({ port: open.port }, `POST /containers/${box}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n${H}${UPGRADE}Content-Length: 0\r\n\r\nstill-echoed\n`, { idleMs: 1000 })
+  t.ok(echo.text.includes('still-echoed'), 'and the container still echoes to the next attach')
 })
