@@ -459,7 +459,7 @@ export class Reply {
   /** Set for an upgrade: the bytes after its head, the tunnel's first. */
   tunnelHead: Buffer | undefined
   private start: ((socket: Socket) => void) | undefined
-  private done: ((complete: boolean) => void) | undefined
+  private readonly done: ((complete: boolean) => void)[] = []
   private over = false
 
   constructor(connection: Connection, request: Incoming | undefined, keepAlive: boolean) {
@@ -485,9 +485,10 @@ export class Reply {
     else this.start = start
   }
 
-  /** Told once, when the answer ends: complete, or cut short by the connection. */
+  /** Told once, when the answer ends: complete, or cut short by the connection (at once if it already has). */
   onDone(done: (complete: boolean) => void): void {
-    this.done = done
+    if (this.over) done(this.complete)
+    else this.done.push(done)
   }
 
   started(socket: Socket): void {
@@ -528,7 +529,7 @@ export class Reply {
     this.over = true
     this.complete = true
     this.connection.finished(this)
-    this.done?.(true)
+    for (const done of this.done.splice(0)) done(true)
   }
 
   /** Cuts the connection (a stream ended on shutdown, a broken answer). */
@@ -539,6 +540,6 @@ export class Reply {
   gone(): void {
     if (this.over) return
     this.over = true
-    this.done?.(false)
+    for (const done of this.done.splice(0)) done(false)
   }
 }

@@ -84,6 +84,10 @@ export function createProxy(config: Config, log: Logger, tls?: TlsOptions, polic
   }
 
   const onRequest = (req: Request, reply: Reply): void => {
+    // Open from here, not only once forwarded: shutdown's grace period is also for a body
+    // still arriving to be judged, and for the ownership lookups before forwarding.
+    opened(ctx)
+    reply.onDone(() => closed(ctx))
     if (req.url === HEALTH_PATH && req.method === 'GET') {
       health(ctx, reply)
       return
@@ -282,7 +286,7 @@ function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & 
   const client = clientOf(req)
   let bytes = 0
   const stream: Stream | undefined = decision.route.stream ? { destroy: () => reply.destroy() } : undefined
-  opened(ctx, stream)
+  if (stream !== undefined) ctx.streams.add(stream)
   const abort = relay(ctx.relayPool, {
     method: req.method,
     path: decision.forward,
@@ -299,7 +303,7 @@ function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & 
   })
   reply.onDone((complete) => {
     if (!complete) abort()
-    closed(ctx, stream)
+    if (stream !== undefined) ctx.streams.delete(stream)
     logExchange(ctx, req, decision, { status: reply.status, bytes, ms: elapsedMs(started), complete, client })
   })
 }

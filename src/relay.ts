@@ -109,7 +109,8 @@ export function relay(pool: UpstreamSockets, request: RelayRequest, reply: Reply
   }
   // A pipelined request's answer waits for the ones before it (http1.ts).
   reply.ready((client) => {
-    if (aborted) return
+    // A client gone while its request was being judged (an ownership lookup): dockerd is not asked.
+    if (aborted || client.destroyed) return
     attempt(pool, request, reply, client, hooks, (stop) => { stopAttempt = stop }, true)
   })
   return abort

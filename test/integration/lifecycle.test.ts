@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs'
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -375,4 +376,29 @@ t.test('(h) refusals over raw HTTP', async (t) => {
   for (let waited = 0; refusedLines().length < 4 && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50))
   const logged = refusedLines().map((l) => `${l.method} ${l.path}`)
   t.same(logged, ['GET /v1.41/containers/json', 'GET /foo', 'GET /%zz', `POST /v1.41/containers/create?name=${name}`], 'each refusal was logged')
+})
+
+t.test('(b) a body still arriving when SIGTERM comes is judged and forwarded within the grace period', { timeout: 120_000 }, async (t) => {
+  const volume = uniqueName('life-upload')
+  t.teardown(() => cleanup('volume', [volume]))
+  const proxy = await startProxy({ VOLUMES: '1', POST: '1', SHUTDOWN_GRACE_MS: '3000' })
+  t.teardown(() => proxy.stop('SIGKILL'))
+  const body = JSON.stringify({ Name: volume })
+  const socket = net.connect(proxy.port, '127.0.0.1')
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+  const ended = new Promise((resolve) => socket.on('close', resolve))
+  await new Promise((resolve) => socket.on('connect', resolve))
+  // Nothing else is open: only this request's unread body keeps the proxy from exiting at once.
+  socket.write(`POST /v1.41/volumes/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`)
+  await sleep(200)
+  const exited = proxy.stop('SIGTERM')
+  await until('the proxy to begin its shutdown', () => (proxy.logs().some((l) => l.msg === 'shutting down') ? true : undefined))
+  await sleep(300)
+  socket.write(body.slice(5))
+  await ended
+  t.match(answer, /^HTTP\/1\.1 201 Created\r\n/, 'the create was answered by dockerd')
+  t.equal((await exited).code, 0, 'and the proxy exited with code 0')
+  const listed = await docker(['volume', 'ls', '-q', '--filter', `name=^${volume}$`])
+  t.equal(listed.stdout.trim(), volume, 'dockerd made the volume')
 })
