@@ -11,9 +11,9 @@ import type { PolicyFile } from './profiles.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 import { askDockerd, clientOf, closed, elapsedMs, logExchange, opened, upstreamError, writeRawJson, type Answer, type Context, type Stream } from './exchange.ts'
 import { hijack } from './hijack.ts'
-import { relay, UpstreamSockets } from './relay.ts'
+import { relay, UpstreamSockets, type LineFilter } from './relay.ts'
 import { Connections, type Handlers, type Reply, type Request } from './http1.ts'
-import { own, type EventFilter } from './owner/own.ts'
+import { own } from './owner/own.ts'
 import { rememberPeer } from './identity.ts'
 
 /** Answered by dockmoat itself: 200 when dockerd answers `/_ping` through this proxy. */
@@ -257,7 +257,7 @@ function proceed(ctx: Context, req: Request, reply: Reply, decision: Decision & 
     if (!owned.ok) return refuse(ctx, req, reply, { allow: false, status: owned.status, route: decision.route, reason: owned.message })
     if ('answered' in owned) return answer(ctx, req, reply, decision, owned.answered, started)
     const sent = owned.append === undefined ? body : appendMembers(body ?? Buffer.from('{}'), owned.append)
-    forward(ctx, req, reply, { ...decision, forward: owned.forward }, sent, owned.events)
+    forward(ctx, req, reply, { ...decision, forward: owned.forward }, sent, owned.lines)
   }, (error: unknown) => {
     // A bug here must not leave the client waiting: answer, and log it.
     ctx.log.error({ err: error }, 'ownership check failed')
@@ -281,7 +281,7 @@ function health(ctx: Context, reply: Reply): void {
 
 // dockerd's answer is copied to the client's socket as it arrives (relay.ts), with
 // backpressure both ways: nothing re-parses or re-frames it on the hot path.
-function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: true }, body?: Buffer, events?: EventFilter): void {
+function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & { allow: true }, body?: Buffer, lines?: LineFilter): void {
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
@@ -294,7 +294,7 @@ function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & 
     body: body ?? (req.hasBody ? req.body : undefined),
     declaredLength: req.headers['content-length'],
     http10: req.httpVersion === '1.0',
-    ...(events === undefined ? {} : { lines: events }),
+    ...(lines === undefined ? {} : { lines }),
   }, reply, {
     onBytes: (count) => { bytes += count },
     onUnanswered: (error) => {

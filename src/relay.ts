@@ -92,8 +92,15 @@ export interface RelayRequest {
   /** The client's Content-Length, for a streamed body: without one it goes on chunked. */
   declaredLength?: string | undefined
   http10: boolean
-  /** Judges each line of a JSON-lines body (OWNER's event stream); the others are dropped. */
-  lines?: (line: string) => Promise<boolean>
+  /** Judges each line of a JSON-lines body (OWNER's event stream and builds). */
+  lines?: LineFilter
+}
+
+/** What OWNER makes of a JSON-lines answer: the lines it keeps, and any it adds at the end. */
+export interface LineFilter {
+  keep(line: string): Promise<boolean>
+  /** Lines (JSON, no newline) written after dockerd's last, once every line was judged. */
+  end?(): Promise<string[]>
 }
 
 /**
@@ -336,22 +343,26 @@ function clientHead(head: Head, relayed: readonly (readonly [string, string])[],
 }
 
 /**
- * A JSON-lines body passed on line by line, in order, keeping only what `keep` allows;
- * re-chunked when dockerd chunked it. dockerd is not paused here (events are small and
- * rare next to a client's read rate); a line that cannot be judged is dropped.
+ * A JSON-lines body passed on line by line, in order, keeping only what `filter` allows,
+ * then the lines it adds; re-chunked when dockerd chunked it. dockerd is not paused here
+ * (events and build output are small next to a client's read rate); a line that cannot be
+ * judged is dropped.
  */
-function filterLines(keep: (line: string) => Promise<boolean>, chunked: boolean, write: (text: string) => boolean, client: Socket) {
+function filterLines(filter: LineFilter, chunked: boolean, write: (text: string) => boolean, client: Socket) {
   const decoder = new StringDecoder('utf8')
   let partial = ''
   let queue = Promise.resolve()
   const judge = async (line: string): Promise<void> => {
     let kept = false
     try {
-      kept = await keep(line)
+      kept = await filter.keep(line)
     } catch {
       kept = false
     }
-    if (!kept || client.destroyed) return
+    if (kept) send(line)
+  }
+  const send = (line: string): void => {
+    if (client.destroyed) return
     const text = line + '\n'
     write(chunked ? `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n` : text)
   }
@@ -366,7 +377,8 @@ function filterLines(keep: (line: string) => Promise<boolean>, chunked: boolean,
       if (last.trim() !== '') {
         queue = queue.then(() => judge(last))
       }
-      void queue.then(() => {
+      void queue.then(async () => {
+        for (const line of await filter.end?.().catch(() => []) ?? []) send(line)
         if (chunked && !client.destroyed) write('0\r\n\r\n')
         done()
       })

@@ -4,6 +4,7 @@
 // other object can take the name between the check and the call.
 import type { Request } from '../http1.ts'
 import { askDockerd, type Answer, type Context } from '../exchange.ts'
+import type { LineFilter } from '../relay.ts'
 import type { Decision } from '../policy.ts'
 import { routeParams, routePath, type Route } from '../routes.ts'
 import { deriveTarget } from '../target.ts'
@@ -11,14 +12,11 @@ import type { Owner } from '../settings.ts'
 import { decodeBody } from '../guard/inspect.ts'
 import { ContainerCreateWrapper, NetworkConnect, VolumeCreate } from '../guard/schemas.ts'
 import { object, objects, strings, text, type GoObject, type GoValue } from '../guard/go-decode.ts'
-import { isFormContentType, queryValues, setQuery } from '../query.ts'
+import { isFormContentType, queryPairs, queryValues, setQuery } from '../query.ts'
 import { imageNamesWritten, notFound, ownerFilters, ownerRule, ownerTerm, type ObjectKind } from './rules.ts'
 
-/** Whether one line of an event stream is the owner's to see. */
-export type EventFilter = (line: string) => Promise<boolean>
-
 export type Owned =
-  | { ok: true; forward: string; append?: string; events?: EventFilter }
+  | { ok: true; forward: string; append?: string; lines?: LineFilter }
   /** The lookup was the call itself (an inspect): its answer is the client's. */
   | { ok: true; answered: Answer }
   | { ok: false; status: number; message: string }
@@ -40,6 +38,14 @@ export async function own(ctx: Context, owner: Owner, req: Request, decision: De
     const taken = await imageNameTaken(ctx, owner, name, written.pull, refused)
     if (taken !== undefined) return taken
   }
+  // A build tags at its end, which may be minutes after the check above: another owner may
+  // have taken a name since. dockerd builds untagged, and dockmoat tags when it is done.
+  if (route.display === 'POST /build' && written.names.length > 0) {
+    const untagged = queryPairs(query).filter((pair) => pair.key !== 't').map((pair) => pair.raw).join('&')
+    // httputils.BoolValue(r, "q"): with it dockerd writes nothing but the image ID.
+    const quiet = !['', '0', 'no', 'false', 'none'].includes((queryValues(query, 'q')[0] ?? '').trim().toLowerCase())
+    return { ok: true, forward: `${path}?${untagged}`, lines: tagWhenBuilt(ctx, owner, written.names, quiet, refused) }
+  }
   if (rule === undefined) return pass
 
   switch (rule.kind) {
@@ -52,7 +58,7 @@ export async function own(ctx: Context, owner: Owner, req: Request, decision: De
       // Network and volume events carry no labels in dockerd, so an owner label filter
       // would drop them all, the owner's own included: the stream is read with the
       // client's filters alone and every event is judged here instead.
-      if (route.display === 'GET /events') return { ok: true, forward: decision.forward, events: ownedEvents(ctx, owner) }
+      if (route.display === 'GET /events') return { ok: true, forward: decision.forward, lines: { keep: ownedEvents(ctx, owner) } }
       return { ok: true, forward: `${path}?${filtered}` }
     }
     case 'object': {
@@ -156,7 +162,7 @@ const INSPECT: Partial<Record<ObjectKind, string>> = {
  * are kept for the stream (in order, so a volume name reused after its destroy event is
  * looked up again); an object destroyed before this stream first saw it is not shown.
  */
-function ownedEvents(ctx: Context, owner: Owner): EventFilter {
+function ownedEvents(ctx: Context, owner: Owner): LineFilter['keep'] {
   const known = new Map<string, Promise<boolean>>()
   const owns = (kind: 'network' | 'volume' | 'container', ref: string): Promise<boolean> => {
     const key = `${kind} ${ref}`
@@ -340,6 +346,50 @@ async function nameTaken(ctx: Context, owner: Owner, given: string | undefined):
   const existing = await askDockerd(ctx, `/containers/${encodeURIComponent(name)}/json`)
   if (existing.status !== 200 || text(existing.json.Name) !== `/${name}` || ownedBy(owner, labelsOf(existing.json.Config))) return undefined
   return { ok: false, status: 409, message: `Conflict. The container name "/${name}" is already in use by a container that is not yours (dockmoat OWNER=${owner.id}).` }
+}
+
+/**
+ * A build's stream, passed on whole; at its end the built image is tagged with each name,
+ * each checked again right before, with the lines dockerd would have written for a build
+ * with `t` (or its error, which fails the docker CLI's build). The image is the `aux` ID
+ * dockerd writes; a quiet build writes only the ID, as its one `stream` line (a verbose
+ * build's steps could print any text there, so only a quiet one is read that way).
+ */
+function tagWhenBuilt(ctx: Context, owner: Owner, names: readonly string[], quiet: boolean, refused: string): LineFilter {
+  let built: string | undefined
+  let failed = false
+  const error = (message: string): string => JSON.stringify({ errorDetail: { message }, error: message })
+  return {
+    keep: async (line) => {
+      try {
+        const message = JSON.parse(line) as { aux?: { ID?: unknown }; stream?: unknown; error?: unknown }
+        if (typeof message.aux?.ID === 'string') built = message.aux.ID
+        if (quiet && typeof message.stream === 'string' && /^sha256:[0-9a-f]{64}\n$/.test(message.stream)) built = message.stream.trim()
+        if (message.error !== undefined) failed = true
+      } catch {
+        // not JSON: passed on as dockerd sent it
+      }
+      return true
+    },
+    end: async () => {
+      if (built === undefined || failed) return []
+      const lines: string[] = []
+      for (const name of names) {
+        const taken = await imageNameTaken(ctx, owner, name, false, refused)
+        if (taken !== undefined && !taken.ok) return [...lines, error(taken.message)]
+        const colon = name.lastIndexOf(':')
+        const tagged = await askDockerd(ctx, `/images/${encodeURIComponent(built)}/tag?repo=${encodeURIComponent(name.slice(0, colon))}&tag=${encodeURIComponent(name.slice(colon + 1))}`, 'POST')
+        if (tagged.status !== 201) return [...lines, error(tagged.message)]
+        if (!quiet) lines.push(JSON.stringify({ stream: `Successfully tagged ${familiar(name)}\n` }))
+      }
+      return lines
+    },
+  }
+}
+
+/** reference.FamiliarString: Docker Hub's official images without their domain and `library/`. */
+function familiar(name: string): string {
+  return name.replace(/^docker\.io\/(library\/)?/, '')
 }
 
 /**

@@ -146,3 +146,23 @@ t.test('a moves its own names and free ones; b cannot move a\'s', async (t) => {
   const rmi = await via(A, ['rmi', '--force', `${aApp}:v2`])
   t.equal(rmi.code, 0, `a removes its own tag (its container uses the image, so --force; ${rmi.stderr.trim()})`)
 })
+
+t.test('a name another owner takes while a build runs stays theirs: the build fails, nothing moves', async (t) => {
+  const race = `${RUN}-race`
+  images.push(race)
+  const slow = mkdtempSync(join(dir, 'slow-'))
+  writeFileSync(join(slow, 'Dockerfile'), `FROM ${IMAGE}\nRUN sleep 4\nRUN echo a-${RUN} > /who\n`)
+  // a's build checks the name at its start (free), b takes it meanwhile, a's build ends.
+  const building = via(A, ['build', '-t', race, slow])
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const bRace = await built(B, race, 'b-race')
+  const a = await building
+  t.not(a.code, 0, "a's build fails")
+  t.match(a.stdout + a.stderr, /the name docker\.io\/library\/.*-race:latest points at an image that is not yours/, 'saying the name is not a\'s')
+  t.equal(await idOf(race), bRace, "the name still points at b's image (direct)")
+  const again = await via(A, ['build', '-t', `${race}-own`, slow])
+  images.push(`${race}-own`)
+  t.equal(again.code, 0, `a build under a free name still tags it (${again.stderr.trim().slice(-200)})`)
+  t.match(again.stdout, new RegExp(`Successfully tagged ${race}-own:latest`), 'and says so as dockerd would')
+  t.match((await api('GET', `/images/${race}-own/json`)).json, { Config: { Labels: { 'dockmoat.owner': `a-${RUN}` } } }, "the tagged image is a's")
+})

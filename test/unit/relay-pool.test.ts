@@ -97,7 +97,7 @@ async function relayProxy(t: Test, socketPath: string, lines: (url: string) => (
     malformed: () => {},
     request: (req, reply) => {
       const filter = lines(req.url)
-      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false, ...(filter === undefined ? {} : { lines: filter }) }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
+      const abort = relay(pool, { method: req.method, path: req.url, headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, true), body: undefined, http10: false, ...(filter === undefined ? {} : { lines: { keep: filter } }) }, reply, { onBytes: () => {}, onUnanswered: () => reply.destroy() })
       reply.onDone((complete) => { if (!complete) abort() })
     },
   }
