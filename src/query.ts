@@ -1,12 +1,14 @@
 // Query strings as Go's url.ParseQuery reads them (dockerd's r.Form): pairs split on `&`,
-// `+` is a space, a pair that does not unescape is dropped, and r.FormValue takes the
-// first value of a key. Strings are latin1, one character per byte, as Node gives them.
+// `+` is a space, a pair that does not unescape is dropped, and so is one with a `;` in it
+// (Go 1.17 and later, which builds dockerd 20.10.24), and r.FormValue takes the first
+// value of a key. Strings are latin1, one character per byte, as Node gives them.
 
 export interface QueryPair { raw: string; key: string | undefined; value: string | undefined }
 
 export function queryPairs(query: string): QueryPair[] {
   if (query === '') return []
   return query.split('&').map((raw) => {
+    if (raw.includes(';')) return { raw, key: undefined, value: undefined }
     const equals = raw.indexOf('=')
     return { raw, key: unescapeQuery(equals === -1 ? raw : raw.slice(0, equals)), value: unescapeQuery(equals === -1 ? '' : raw.slice(equals + 1)) }
   })
