@@ -32,16 +32,6 @@ export function parseHead(bytes: Buffer): Head | undefined | string {
   return { status: Number(status[2]), reason: status[3] ?? '', version: status[1] === '0' ? '1.0' : '1.1', headers, length: end + 4 }
 }
 
-/**
- * Whether dockerd closes its connection after this answer: `Connection: close` (Go's
- * server sends it when it will not read the rest of a request body larger than 256 KiB),
- * or HTTP/1.0 without `keep-alive`. Such a connection must not go back to the pool.
- */
-export function closesAfter(head: Head): boolean {
-  const tokens = head.headers.filter(([name]) => name.toLowerCase() === 'connection').flatMap(([, value]) => value.toLowerCase().split(',').map((token) => token.trim()))
-  return tokens.includes('close') || (head.version === '1.0' && !tokens.includes('keep-alive'))
-}
-
 export type BodyMode = { kind: 'none' } | { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'close' }
 
 /** How the body after `head` is framed, for a request of `method`; a string when dockerd sent contradictory framing. */

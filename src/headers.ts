@@ -36,12 +36,27 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming 
   return out
 }
 
+/** The tokens of every Connection header in a `[name, value]` list. */
+function connectionOf(headers: readonly (readonly [string, string])[]): ReadonlySet<string> {
+  return connectionTokens(headers.filter(([name]) => name.toLowerCase() === 'connection').map(([, value]) => value))
+}
+
+/**
+ * Whether dockerd closes its connection after an answer with these headers: `Connection:
+ * close` (Go's server sends it when it will not read the rest of a request body larger
+ * than 256 KiB), or HTTP/1.0 without `keep-alive`. Such a connection must not be pooled.
+ */
+export function closesAfter(version: '1.0' | '1.1', headers: readonly (readonly [string, string])[]): boolean {
+  const tokens = connectionOf(headers)
+  return tokens.has('close') || (version === '1.0' && !tokens.has('keep-alive'))
+}
+
 /**
  * dockerd's headers for an answer relayed as it was framed (relay.ts): hop-by-hop
  * headers dropped as above, but Transfer-Encoding kept, as the body goes out chunked.
  */
 export function relayedHeaders(headers: readonly (readonly [string, string])[]): (readonly [string, string])[] {
-  const named = connectionTokens(headers.filter(([name]) => name.toLowerCase() === 'connection').map(([, value]) => value))
+  const named = connectionOf(headers)
   return headers.filter(([name]) => {
     const lower = name.toLowerCase()
     return lower === 'transfer-encoding' || (!HOP_BY_HOP.has(lower) && !named.has(lower))

@@ -6,8 +6,8 @@
 import net, { type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
-import { bodyMode, BodyScanner, closesAfter, parseHead, type BodyMode, type Head } from './framing.ts'
-import { relayedHeaders } from './headers.ts'
+import { bodyMode, BodyScanner, parseHead, type BodyMode, type Head } from './framing.ts'
+import { closesAfter, relayedHeaders } from './headers.ts'
 import type { Reply } from './http1.ts'
 
 const IDLE_MS = 4000
@@ -195,7 +195,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     if (found instanceof Error) return unanswered(found)
     const { head: parsed, mode } = found
     head = parsed
-    reusable = !closesAfter(parsed)
+    reusable = !closesAfter(parsed.version, parsed.headers)
     const closeDelimited = mode.kind === 'close'
     if (closeDelimited) reply.keepAlive = false
     if (request.lines !== undefined && parsed.status === 200 && (mode.kind === 'chunked' || closeDelimited)) {
@@ -414,7 +414,7 @@ export function ask(pool: UpstreamSockets, method: string, path: string, body: s
     const done = (rest: number): void => {
       settled = true
       socket.setTimeout(0)
-      if (rest === 0 && !scanner!.closeDelimited && !closesAfter(head!)) pool.give(socket)
+      if (rest === 0 && !scanner!.closeDelimited && !closesAfter(head!.version, head!.headers)) pool.give(socket)
       else socket.destroy()
       const headers: Record<string, string> = {}
       for (const [name, value] of head!.headers) headers[name.toLowerCase()] = value

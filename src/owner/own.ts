@@ -255,7 +255,7 @@ function adopted(owner: Owner, id: string, name: string): boolean {
 async function withOwnContainers(ctx: Context, owner: Owner, answer: Answer): Promise<Answer> {
   const containers = object(answer.json.Containers)
   if (answer.status !== 200 || containers === undefined) return answer
-  const listed = await askDockerd(ctx, `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [ownerTerm(owner)] }))}`)
+  const listed = await askDockerd(ctx, `/containers/json?${ownerFilters('all=1', owner, false)!}`)
   if (listed.status !== 200) return listed
   const owned = new Set((JSON.parse(listed.body.toString('utf8')) as { Id: string }[]).map((each) => each.Id))
   const kept = Object.fromEntries(Object.entries(containers).filter(([id, entry]) => owned.has(id) || adopted(owner, id, text(object(entry)?.Name))))

@@ -1,7 +1,8 @@
 // framing.ts, pure: where each shape of answer dockerd produces ends, fed whole and split
 // at every byte boundary, and what a misbehaving upstream's bytes are taken for.
 import t from 'tap'
-import { bodyMode, BodyScanner, closesAfter, parseHead, type Head } from '../../src/framing.ts'
+import { bodyMode, BodyScanner, parseHead, type Head } from '../../src/framing.ts'
+import { closesAfter } from '../../src/headers.ts'
 
 const NEXT = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext'
 
@@ -105,7 +106,10 @@ t.test('what a misbehaving upstream sends is named, never taken for another answ
 })
 
 t.test('a dockerd connection that closes after its answer is recognised (it must not be pooled)', async (t) => {
-  const closes = (text: string) => closesAfter(parseHead(Buffer.from(text, 'latin1')) as Head)
+  const closes = (text: string): boolean => {
+    const head = parseHead(Buffer.from(text, 'latin1')) as Head
+    return closesAfter(head.version, head.headers)
+  }
   t.equal(closes('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), false, 'HTTP/1.1: kept')
   t.equal(closes('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'), true, 'Connection: close (Go, after a body it would not read)')
   t.equal(closes('HTTP/1.1 200 OK\r\nconnection: Upgrade, CLOSE\r\n\r\n'), true, 'as one token of several, in any case')
