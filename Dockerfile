@@ -19,6 +19,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --prefer-offline --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY scripts ./scripts
 # dist/: dockmoat.js and the chunks it loads only when a feature needs them (TLS policy
 # files, metrics, hijacks); package.json marks them ES modules wherever they are copied.
 RUN npm run build \

@@ -9,6 +9,7 @@ import { isLoopback, listen, listenTls } from './listen.ts'
 import { loadTls } from './tls.ts'
 import { profileConfig, selectProfile, type PolicyFile, type Who } from './profiles.ts'
 import { describe } from './clients.ts'
+import { askDockerd } from './exchange.ts'
 import type { BindView } from './bind-view.ts'
 import { ownerRule } from './owner/rules.ts'
 import { learn, readLog, renderLearned } from './learn.ts'
@@ -166,7 +167,7 @@ async function serve(): Promise<void> {
   let closeMetrics = (): void => {}
   if (config.metricsListen !== undefined) {
     // Loaded only when asked for: a proxy without metrics never pays for prom-client.
-    const metrics = (await import('./metrics.ts')).createMetrics(proxy.ctx)
+    const metrics = (await import('./metrics.ts')).createMetrics(proxy.ctx, askDockerd)
     const bound = await metrics.listen(config.metricsListen).catch((error: Error) => {
       process.stderr.write(`dockmoat: ${error.message}\n`)
       return process.exit(1)

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import http from './node-http.ts'
-import { askDockerd, type Context, type Observer, type Outcome } from './exchange.ts'
+import type { askDockerd, Context, Observer, Outcome } from './exchange.ts'
 import type { Decision } from './policy.ts'
 
 /** Seconds: from sub-millisecond answers to streams (events, logs -f, attach) held for an hour. */
@@ -34,7 +34,12 @@ function variablesLabel(variables: readonly string[] | undefined): string {
   return variables === undefined || variables.length === 0 ? 'none' : [...variables].sort().join('+')
 }
 
-export function createMetrics(ctx: Context): Metrics {
+/**
+ * `ask` is exchange.ts's askDockerd, handed in rather than imported: this module is built as
+ * a file of its own, loaded when METRICS_LISTEN is set, that holds no copy of the forward path
+ * (scripts/build.ts).
+ */
+export function createMetrics(ctx: Context, ask: typeof askDockerd): Metrics {
   const registry = new Registry()
   const registers = [registry]
   // Node's process metrics under their usual names (process_*, nodejs_*), as dashboards expect them.
@@ -87,7 +92,7 @@ export function createMetrics(ctx: Context): Metrics {
     help: `1 when dockerd answered GET /_ping with 200 within ${PING_TIMEOUT_MS / 1000} s at this scrape, else 0.`,
     registers,
     async collect() {
-      const answer = await askDockerd(ctx, '/_ping', 'GET', undefined, PING_TIMEOUT_MS)
+      const answer = await ask(ctx, '/_ping', 'GET', undefined, PING_TIMEOUT_MS)
       this.set(answer.status === 200 ? 1 : 0)
     },
   })

@@ -50,3 +50,14 @@ t.test('the bundle, serving a request, loads none of the builtins dockmoat does 
     t.notOk(loaded.includes(`NativeModule ${unused}`), `node:${unused} is not loaded`)
   }
 })
+
+// scripts/build.ts: a static import of another file pages in Node's module linking at
+// startup (~2 MiB resident); the lazy parts are whole files of their own.
+t.test('the bundle starts from one file: dockmoat.js imports other files only on demand', async (t) => {
+  const dist = path.resolve(import.meta.dirname, '../../dist')
+  const text = fs.readFileSync(path.join(dist, 'dockmoat.js'), 'utf8')
+  t.notMatch(text, /\bfrom\s*["']\.{1,2}\//, 'no static import of a file')
+  const lazy = [...text.matchAll(/\bimport\(\s*["'](\.\/[^"']+)["']\s*\)/g)].map((m) => m[1]!)
+  t.same([...new Set(lazy)].sort(), ['./metrics.js', './policy-file.js', './undici-pool.js'])
+  for (const file of lazy) t.ok(fs.existsSync(path.join(dist, file)), `${file} is built`)
+})

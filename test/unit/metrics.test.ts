@@ -8,7 +8,7 @@ import { createMetrics, type Metrics } from '../../src/metrics.ts'
 import { createProxy } from '../../src/proxy.ts'
 import { decideRequest, type Decision } from '../../src/policy.ts'
 import { parseConfig } from '../../src/settings.ts'
-import type { Outcome } from '../../src/exchange.ts'
+import { askDockerd, type Outcome } from '../../src/exchange.ts'
 import { DOCKER_SOCKET, requireDocker } from '../helpers/docker.ts'
 
 await requireDocker()
@@ -18,7 +18,7 @@ const silent = pino({ level: 'silent' })
 function metered(env: Record<string, string> = {}) {
   const config = parseConfig({ SOCKET_PATH: DOCKER_SOCKET, ...env })
   const { ctx } = createProxy(config, silent)
-  const metrics = createMetrics(ctx)
+  const metrics = createMetrics(ctx, askDockerd)
   t.teardown(async () => {
     metrics.close()
     ctx.relayPool.destroy()
