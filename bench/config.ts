@@ -53,7 +53,7 @@ export const FULL: BenchConfig = {
   ping: { rounds: 5, warmupMs: 500, durationMs: 3000, connections: 32 },
   list: { rounds: 5, containers: 20, connections: 8, warmupMs: 500, durationMs: 3000 },
   archive: { rounds: 5, downloadMiB: 512, uploadMiB: 256 },
-  exec: { rounds: 3, trueRuns: 20, stdinMiB: 64, stdinRuns: 1, splitPauseMs: 300, hangMs: 20_000 },
+  exec: { rounds: 3, trueRuns: 20, stdinMiB: 64, stdinRuns: 5, splitPauseMs: 300, hangMs: 20_000 },
   events: { rounds: 3, watchers: 1000, holdMs: 20_000, flushEvents: 10, flushGapMs: 150 },
   create: { rounds: 3, cycles: 30, loops: 2, hangMs: 30_000 },
   owner: { rounds: 5, owned: 10, connections: 8, warmupMs: 500, durationMs: 3000 },
