@@ -20,8 +20,9 @@ RUN npm ci --prefer-offline --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY scripts ./scripts
-# dist/: dockmoat.js and the chunks it loads only when a feature needs them (TLS policy
-# files, metrics, hijacks); package.json marks them ES modules wherever they are copied.
+# dist/: dockmoat.js and the three files it loads only when a feature needs them (policy
+# files, metrics, hijacks; scripts/build.ts); package.json marks them ES modules wherever
+# they are copied.
 RUN npm run build \
  && echo '{"type":"module"}' > dist/package.json \
  && node dist/dockmoat.js check GET /version
