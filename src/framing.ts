@@ -9,27 +9,45 @@ export interface Head {
   version: '1.0' | '1.1'
   /** `[name, value]` in order, names as sent. */
   headers: [string, string][]
+  /** The same names lowercased, index for index: every later look at a name uses these. */
+  names: string[]
   /** Bytes of the status line and headers, the blank line included. */
   length: number
 }
 
 const MAX_HEAD = 64 * 1024
 const MAX_CHUNK_LINE = 1024
+const HEAD_END = Buffer.from('\r\n\r\n')
 
 /** The head at the start of `bytes`; undefined while incomplete; a string says why it is not HTTP. */
 export function parseHead(bytes: Buffer): Head | undefined | string {
-  const end = bytes.indexOf('\r\n\r\n')
+  const end = bytes.indexOf(HEAD_END)
   if (end === -1) return bytes.length > MAX_HEAD ? 'a response head larger than 64 KiB' : undefined
-  const lines = bytes.toString('latin1', 0, end).split('\r\n')
-  const status = /^HTTP\/1\.([01]) ([0-9]{3})(?: (.*))?$/.exec(lines[0]!)
-  if (status === null) return `not an HTTP/1.1 status line: ${JSON.stringify(lines[0]!.slice(0, 80))}`
+  const text = bytes.toString('latin1', 0, end)
+  // One pass over the lines (this runs for every answer relayed).
+  let stop = text.indexOf('\r\n')
+  if (stop === -1) stop = text.length
+  const status = /^HTTP\/1\.([01]) ([0-9]{3})(?: (.*))?$/.exec(text.slice(0, stop))
+  if (status === null) return `not an HTTP/1.1 status line: ${JSON.stringify(text.slice(0, Math.min(stop, 80)))}`
   const headers: [string, string][] = []
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':')
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) return `a malformed header line: ${JSON.stringify(line.slice(0, 80))}`
-    headers.push([line.slice(0, colon), line.slice(colon + 1).trim()])
+  const names: string[] = []
+  for (let start = stop + 2; start <= text.length; start = stop + 2) {
+    stop = text.indexOf('\r\n', start)
+    if (stop === -1) stop = text.length
+    const colon = text.indexOf(':', start)
+    const name = colon === -1 || colon >= stop ? '' : text.slice(start, colon)
+    if (name === '' || /\s/.test(name)) return `a malformed header line: ${JSON.stringify(text.slice(start, Math.min(stop, start + 80)))}`
+    headers.push([name, text.slice(colon + 1, stop).trim()])
+    names.push(name.toLowerCase())
   }
-  return { status: Number(status[2]), reason: status[3] ?? '', version: status[1] === '0' ? '1.0' : '1.1', headers, length: end + 4 }
+  return { status: Number(status[2]), reason: status[3] ?? '', version: status[1] === '0' ? '1.0' : '1.1', headers, names, length: end + 4 }
+}
+
+/** The values of every header named `lower` (lowercase), in order. */
+export function valuesOf(head: Pick<Head, 'headers' | 'names'>, lower: string): string[] {
+  const values: string[] = []
+  for (let i = 0; i < head.names.length; i++) if (head.names[i] === lower) values.push(head.headers[i]![1])
+  return values
 }
 
 export type BodyMode = { kind: 'none' } | { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'close' }
@@ -37,15 +55,14 @@ export type BodyMode = { kind: 'none' } | { kind: 'length'; bytes: number } | { 
 /** How the body after `head` is framed, for a request of `method`; a string when dockerd sent contradictory framing. */
 export function bodyMode(head: Head, method: string): BodyMode | string {
   if (method === 'HEAD' || (head.status >= 100 && head.status < 200) || head.status === 204 || head.status === 304) return { kind: 'none' }
-  const values = (name: string): string[] => head.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v)
-  const encoding = values('transfer-encoding')
-  const lengths = values('content-length')
+  const encoding = valuesOf(head, 'transfer-encoding')
+  const lengths = valuesOf(head, 'content-length')
   if (encoding.length > 0) {
     if (lengths.length > 0) return 'both Transfer-Encoding and Content-Length'
     return encoding.join(',').split(',').map((t) => t.trim().toLowerCase()).at(-1) === 'chunked' ? { kind: 'chunked' } : { kind: 'close' }
   }
   if (lengths.length === 0) return { kind: 'close' }
-  if (new Set(lengths).size !== 1 || !/^[0-9]{1,15}$/.test(lengths[0]!)) return `an invalid Content-Length ${JSON.stringify(lengths.join(', '))}`
+  if (lengths.some((each) => each !== lengths[0]) || !/^[0-9]{1,15}$/.test(lengths[0]!)) return `an invalid Content-Length ${JSON.stringify(lengths.join(', '))}`
   return { kind: 'length', bytes: Number(lengths[0]) }
 }
 

@@ -36,31 +36,39 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming 
   return out
 }
 
-/** The tokens of every Connection header in a `[name, value]` list. */
-function connectionOf(headers: readonly (readonly [string, string])[]): ReadonlySet<string> {
-  return connectionTokens(headers.filter(([name]) => name.toLowerCase() === 'connection').map(([, value]) => value))
+/** A response head as framing.ts reads it: `names` are `headers`' names, lowercased. */
+interface ResponseHead {
+  version: '1.0' | '1.1'
+  headers: readonly (readonly [string, string])[]
+  names: readonly string[]
+}
+
+/** The tokens of every Connection header of `head`. */
+function connectionOf(head: ResponseHead): ReadonlySet<string> {
+  if (!head.names.includes('connection')) return NONE
+  return connectionTokens(head.headers.filter((_, i) => head.names[i] === 'connection').map(([, value]) => value))
 }
 
 /**
- * Whether dockerd closes its connection after an answer with these headers: `Connection:
+ * Whether dockerd closes its connection after an answer with this head: `Connection:
  * close` (Go's server sends it when it will not read the rest of a request body larger
  * than 256 KiB), or HTTP/1.0 without `keep-alive`. Such a connection must not be pooled.
  */
-export function closesAfter(version: '1.0' | '1.1', headers: readonly (readonly [string, string])[]): boolean {
-  const tokens = connectionOf(headers)
-  return tokens.has('close') || (version === '1.0' && !tokens.has('keep-alive'))
+export function closesAfter(head: ResponseHead): boolean {
+  const tokens = connectionOf(head)
+  return tokens.has('close') || (head.version === '1.0' && !tokens.has('keep-alive'))
 }
 
 /**
  * dockerd's headers for an answer relayed as it was framed (relay.ts): hop-by-hop
  * headers dropped as above, but Transfer-Encoding kept, as the body goes out chunked.
+ * `head.headers` itself when nothing is dropped (the usual answer).
  */
-export function relayedHeaders(headers: readonly (readonly [string, string])[]): (readonly [string, string])[] {
-  const named = connectionOf(headers)
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase()
-    return lower === 'transfer-encoding' || (!HOP_BY_HOP.has(lower) && !named.has(lower))
-  })
+export function relayedHeaders(head: ResponseHead): readonly (readonly [string, string])[] {
+  const named = connectionOf(head)
+  const dropped = (lower: string): boolean => lower !== 'transfer-encoding' && (HOP_BY_HOP.has(lower) || named.has(lower))
+  if (!head.names.some(dropped)) return head.headers
+  return head.headers.filter((_, i) => !dropped(head.names[i]!))
 }
 
 /** Serialises a status line and headers for a connection we write to by hand. */

@@ -163,10 +163,14 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     else done()
   }
 
-  const relayBody = (bytes: Buffer): void => {
+  /** Writes the body's part of `bytes`; whether dockerd sent nothing after the body (-1: broken). */
+  const writeBody = (bytes: Buffer): number => {
     const before = scanner!.payload
     const taken = scanner!.scan(bytes)
-    if (scanner!.problem !== undefined) return broken()
+    if (scanner!.problem !== undefined) {
+      broken()
+      return -1
+    }
     if (lineFilter === undefined && taken > 0) {
       hooks.onBytes(scanner!.payload - before)
       if (!client.write(taken === bytes.length ? bytes : bytes.subarray(0, taken)) && !socket.isPaused()) {
@@ -174,7 +178,11 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
         client.once('drain', resumeUpstream)
       }
     }
-    if (scanner!.done) finish(taken === bytes.length)
+    return taken
+  }
+  const relayBody = (bytes: Buffer): void => {
+    const taken = writeBody(bytes)
+    if (taken !== -1 && scanner!.done) finish(taken === bytes.length)
   }
 
   // After the head went out, a misbehaving dockerd can only end the client's connection:
@@ -195,7 +203,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     if (found instanceof Error) return unanswered(found)
     const { head: parsed, mode } = found
     head = parsed
-    reusable = !closesAfter(parsed.version, parsed.headers)
+    reusable = !closesAfter(parsed)
     const closeDelimited = mode.kind === 'close'
     if (closeDelimited) reply.keepAlive = false
     if (request.lines !== undefined && parsed.status === 200 && (mode.kind === 'chunked' || closeDelimited)) {
@@ -209,7 +217,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     // The connection closes after this answer when the client asked so (Connection: close,
     // HTTP/1.0) or the body is close-delimited.
     const connection = reply.connectionHeader()
-    const relayed = relayedHeaders(parsed.headers)
+    const relayed = relayedHeaders(parsed)
     reply.status = parsed.status
     reply.sent = true
     // The head and the body bytes that came with it leave in one write (cork): a write to
@@ -217,13 +225,15 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     client.cork()
     // dockerd's own head bytes when there is nothing in them to drop or add (the usual answer).
     const headStart = pending.length - rest.length - parsed.length
-    const asSent = connection === undefined && relayed.length === parsed.headers.length && pending.toString('latin1', headStart, headStart + 9) === 'HTTP/1.1 '
+    const asSent = connection === undefined && relayed === parsed.headers && parsed.version === '1.1'
     if (asSent) client.write(pending.subarray(headStart, headStart + parsed.length))
     else client.write(clientHead(parsed, relayed, connection), 'latin1')
     pending = Buffer.alloc(0)
-    if (scanner.done) finish(rest.length === 0)
-    else if (rest.length > 0) relayBody(rest)
+    const taken = scanner.done || rest.length === 0 ? 0 : writeBody(rest)
     client.uncork()
+    // The answer's bytes leave first; ending the exchange (the pool, the next pipelined
+    // answer, the log line) is not what the client waits for.
+    if (taken !== -1 && scanner.done) finish(taken === rest.length)
   })
   socket.on('end', () => {
     if (finished) return
@@ -414,10 +424,10 @@ export function ask(pool: UpstreamSockets, method: string, path: string, body: s
     const done = (rest: number): void => {
       settled = true
       socket.setTimeout(0)
-      if (rest === 0 && !scanner!.closeDelimited && !closesAfter(head!.version, head!.headers)) pool.give(socket)
+      if (rest === 0 && !scanner!.closeDelimited && !closesAfter(head!)) pool.give(socket)
       else socket.destroy()
       const headers: Record<string, string> = {}
-      for (const [name, value] of head!.headers) headers[name.toLowerCase()] = value
+      head!.headers.forEach(([, value], i) => { headers[head!.names[i]!] = value })
       resolve({ status: head!.status, headers, body: Buffer.concat(chunks) })
     }
     socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`), false))

@@ -108,7 +108,7 @@ t.test('what a misbehaving upstream sends is named, never taken for another answ
 t.test('a dockerd connection that closes after its answer is recognised (it must not be pooled)', async (t) => {
   const closes = (text: string): boolean => {
     const head = parseHead(Buffer.from(text, 'latin1')) as Head
-    return closesAfter(head.version, head.headers)
+    return closesAfter(head)
   }
   t.equal(closes('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), false, 'HTTP/1.1: kept')
   t.equal(closes('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'), true, 'Connection: close (Go, after a body it would not read)')
