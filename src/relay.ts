@@ -126,7 +126,7 @@ export function relay(pool: UpstreamSockets, request: RelayRequest, reply: Reply
 /** One try on one connection to dockerd; `onStart` gets what ends it early (a no-op once it is over). */
 function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, client: Socket, hooks: Relayed, onStart: (stop: () => void) => void, mayRetry: boolean): void {
   const { socket, reused } = pool.take()
-  let pending: Buffer = Buffer.alloc(0)
+  let pending: Buffer = NOTHING
   let head: Head | undefined
   let scanner: BodyScanner | undefined
   let requestSent = request.body === undefined || Buffer.isBuffer(request.body)
@@ -163,26 +163,25 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     else done()
   }
 
-  /** Writes the body's part of `bytes`; whether dockerd sent nothing after the body (-1: broken). */
-  const writeBody = (bytes: Buffer): number => {
+  /** How many of `bytes` belong to the body (-1: dockerd broke its framing), counted as relayed. */
+  const takeBody = (bytes: Buffer): number => {
     const before = scanner!.payload
     const taken = scanner!.scan(bytes)
-    if (scanner!.problem !== undefined) {
-      broken()
-      return -1
-    }
-    if (lineFilter === undefined && taken > 0) {
-      hooks.onBytes(scanner!.payload - before)
-      if (!client.write(taken === bytes.length ? bytes : bytes.subarray(0, taken)) && !socket.isPaused()) {
-        socket.pause()
-        client.once('drain', resumeUpstream)
-      }
-    }
+    if (scanner!.problem !== undefined) return -1
+    if (lineFilter === undefined) hooks.onBytes(scanner!.payload - before)
     return taken
   }
+  const send = (bytes: Buffer): void => {
+    if (!client.write(bytes) && !socket.isPaused()) {
+      socket.pause()
+      client.once('drain', resumeUpstream)
+    }
+  }
   const relayBody = (bytes: Buffer): void => {
-    const taken = writeBody(bytes)
-    if (taken !== -1 && scanner!.done) finish(taken === bytes.length)
+    const taken = takeBody(bytes)
+    if (taken === -1) return broken()
+    if (lineFilter === undefined && taken > 0) send(taken === bytes.length ? bytes : bytes.subarray(0, taken))
+    if (scanner!.done) finish(taken === bytes.length)
   }
 
   // After the head went out, a misbehaving dockerd can only end the client's connection:
@@ -190,8 +189,6 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
   const broken = (): void => {
     finished = true
     socket.destroy()
-    // What was relayed before the fault (the head, when the fault is in its first chunk) goes out first.
-    if (client.writableCorked > 0) client.uncork()
     client.destroy()
   }
 
@@ -220,20 +217,26 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
     const relayed = relayedHeaders(parsed)
     reply.status = parsed.status
     reply.sent = true
-    // The head and the body bytes that came with it leave in one write (cork): a write to
-    // the client's socket is the largest single cost of a small answer.
-    client.cork()
-    // dockerd's own head bytes when there is nothing in them to drop or add (the usual answer).
+    const taken = scanner.done || rest.length === 0 ? 0 : takeBody(rest)
+    const body = lineFilter === undefined && taken > 0 ? taken : 0
+    // The head and the body bytes that came with it leave in one write: a write to the
+    // client's socket is the largest single cost of a small answer. dockerd's own bytes,
+    // when there is nothing in its head to drop or add (the usual answer).
     const headStart = pending.length - rest.length - parsed.length
-    const asSent = connection === undefined && relayed === parsed.headers && parsed.version === '1.1'
-    if (asSent) client.write(pending.subarray(headStart, headStart + parsed.length))
-    else client.write(clientHead(parsed, relayed, connection), 'latin1')
-    pending = Buffer.alloc(0)
-    const taken = scanner.done || rest.length === 0 ? 0 : writeBody(rest)
-    client.uncork()
+    if (connection === undefined && relayed === parsed.headers && parsed.version === '1.1') {
+      send(pending.subarray(headStart, headStart + parsed.length + body))
+    } else {
+      client.cork()
+      client.write(clientHead(parsed, relayed, connection), 'latin1')
+      if (body > 0) send(rest.subarray(0, body))
+      client.uncork()
+    }
+    pending = NOTHING
+    // What was relayed before a fault in the first chunk (the head) has gone out first.
+    if (taken === -1) return broken()
     // The answer's bytes leave first; ending the exchange (the pool, the next pipelined
     // answer, the log line) is not what the client waits for.
-    if (taken !== -1 && scanner.done) finish(taken === rest.length)
+    if (scanner.done) finish(taken === rest.length)
   })
   socket.on('end', () => {
     if (finished) return
@@ -314,6 +317,7 @@ function attempt(pool: UpstreamSockets, request: RelayRequest, reply: Reply, cli
 }
 
 const CRLF = Buffer.from('\r\n')
+const NOTHING = Buffer.alloc(0)
 
 /**
  * dockerd's final head at the start of `bytes` (interim 1xx heads, which it sends only
@@ -407,7 +411,7 @@ export interface Asked { status: number; headers: Record<string, string>; body: 
 export function ask(pool: UpstreamSockets, method: string, path: string, body: string | undefined, timeoutMs: number, mayRetry = true): Promise<Asked> {
   return new Promise((resolve, reject) => {
     const { socket, reused } = pool.take()
-    let pending: Buffer = Buffer.alloc(0)
+    let pending: Buffer = NOTHING
     let head: Head | undefined
     let scanner: BodyScanner | undefined
     const chunks: Buffer[] = []
