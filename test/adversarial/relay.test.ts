@@ -47,6 +47,15 @@ const upstream = net.createServer((socket) => {
       // `lost`: the connection dies after the request was read, before any answer (dockerd
       // killed, or its connection cut): whether the request ran is unknown.
       if (name === 'lost') return void socket.destroy()
+      // `split.SHAPE.K`: the answer SHAPE in two writes, cut after byte K, a moment apart.
+      const split = /^split\.([a-z-]+)\.(\d+)$/.exec(name)
+      if (split !== null) {
+        const answer = Buffer.from(ANSWERS[split[1]!]!, 'latin1')
+        const cut = Number(split[2])
+        socket.write(answer.subarray(0, cut))
+        setTimeout(() => socket.write(answer.subarray(cut)), 5)
+        continue
+      }
       socket.write(ANSWERS[name] ?? ANSWERS.ok!, 'latin1')
       if (!['ok', 'extra-bytes', 'interim', 'high-byte', 'as-sent', 'hop-by-hop', 'chunked'].includes(name)) socket.end()
     }
@@ -122,6 +131,22 @@ t.test("dockerd's head reaches the client as dockerd sent it, minus hop-by-hop h
   t.match(answers[1], /\r\nX-Kept: yes\r\n/, 'an answer with hop-by-hop headers keeps the others')
   t.notMatch(answers[1], /Keep-Alive|X-Secret|Connection/i, 'and loses Keep-Alive, Connection and the header Connection names')
   t.match(answers[2], /\r\nConnection: close\r\n/, 'the last says the connection closes')
+})
+
+t.test("an answer cut anywhere by dockerd's writes reaches the client the same, byte for byte", async (t) => {
+  // Whole, the head and the body that came with it leave as one write; cut inside the head
+  // or the body, they leave as they arrive; a head with hop-by-hop headers is rewritten.
+  for (const shape of ['as-sent', 'hop-by-hop', 'chunked']) {
+    const whole = await converse(standIn.port, get(shape, 'Connection: close\r\n'))
+    t.match(whole.data, /^HTTP\/1\.1 200 OK\r\n/, `${shape}: answered whole`)
+    const length = Buffer.byteLength(ANSWERS[shape]!, 'latin1')
+    const differing: number[] = []
+    for (let cut = 1; cut < length; cut++) {
+      const r = await converse(standIn.port, get(`split.${shape}.${cut}`, 'Connection: close\r\n'))
+      if (r.data !== whole.data || !r.closed) differing.push(cut)
+    }
+    t.same(differing, [], `${shape}: the same bytes at each of its ${length - 1} cuts`)
+  }
 })
 
 t.test('a chunked answer is counted by its payload, not its framing (the log line, and the metrics)', async (t) => {
