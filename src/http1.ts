@@ -9,7 +9,8 @@
 // Expect; answers in request order (pipelining), the connection closed after one when the
 // client asked (Connection: close, HTTP/1.0) or the answer needs it; headers within
 // HEADERS_TIMEOUT_MS (408); an idle keep-alive connection closed after KEEP_ALIVE_MS; a
-// client's half-close still answered.
+// client's half-close still answered. And, as Go's server (not node:http) answers, 505 for
+// an HTTP/0.9 or HTTP/2.0 request line.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
@@ -264,6 +265,13 @@ class Connection {
     const target = url ?? this.pendingUrl
     this.pendingUrl = ''
     if (this.stopped || this.last) return 0
+    // llhttp reads HTTP/0.9 and HTTP/2.0 request lines; Go's server answers any major
+    // version but 1 with 505 (net/http http1ServerSupportsRequest), and so does dockmoat
+    // rather than forward it as HTTP/1.1.
+    if (major !== 1) {
+      this.refuse(505, 'HPE_INVALID_VERSION', `HTTP Version Not Supported: HTTP/${major}.${minor}`)
+      return 0
+    }
     const req = new Incoming(methods[method] ?? '', target, major === 1 && minor === 0 ? '1.0' : '1.1', raw, this.socket, this.resumeReading)
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       this.refuse(400, 'HPE_MISSING_HOST', 'Bad Request: an HTTP/1.1 request needs a Host header')
@@ -429,7 +437,7 @@ function combined(raw: string[]): IncomingHttpHeaders {
   return headers as IncomingHttpHeaders
 }
 
-const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway' }
+const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 505: 'HTTP Version Not Supported' }
 
 /** dockmoat's own answers: `{"message": ...}`, which the docker CLI prints. */
 export function jsonBody(message: string): string {

@@ -4,7 +4,7 @@
 // were never read as a request, not that they were refused.
 import t, { type Test } from 'tap'
 import net from 'node:net'
-import { cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
+import { DOCKER_SOCKET, cleanup, docker, requireDocker, testImage, uniqueName } from '../helpers/docker.ts'
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts'
 import { dockerd, exchange, fromDockerd, markerName, removeVolumesLate, rssKib, settle, shown, volumeAppears, volumeCreate, volumeExists } from './raw.ts'
 
@@ -39,6 +39,23 @@ t.test('positive control: the marker request alone is created through this proxy
   const x = await exchange(where, volumeCreate(name), { idleMs: 1000 })
   t.equal(x.responses[0]?.status, 201, shown(x))
   t.ok(await volumeExists(name), 'dockerd has the volume')
+})
+
+t.test('an HTTP/0.9 or HTTP/2.0 request line is answered 505, as dockerd answers it, and nothing behind it is read', async (t) => {
+  for (const version of ['HTTP/2.0', 'HTTP/0.9']) {
+    const request = `GET /_ping ${version}\r\n${H}\r\n`
+    const direct = await exchange({ socketPath: DOCKER_SOCKET }, request, { idleMs: 1000 })
+    t.equal(direct.responses[0]?.status, 505, `${version}: dockerd answers 505 (${shown(direct)})`)
+    const name = marker('accept-version')
+    const x = await exchange(where, request + volumeCreate(name), { idleMs: 1500 })
+    t.equal(x.responses.length, 1, `${version}: one answer (${shown(x)})`)
+    t.equal(x.responses[0]?.status, 505, `${version}: 505 from dockmoat`)
+    t.match(x.responses[0]?.text ?? '', new RegExp(`"message":"dockmoat refused a malformed request: HTTP Version Not Supported: ${version.replace('.', '\\.')}"`), 'naming the version')
+    t.equal(fromDockerd(x).length, 0, 'dockerd was not asked')
+    t.ok(x.closedByServer, 'and the connection closed')
+    await settle()
+    t.notOk(await volumeAppears(name), 'dockerd never saw the pipelined create')
+  }
 })
 
 const lastRequests = [
