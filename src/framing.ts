@@ -44,7 +44,7 @@ export function parseHead(bytes: Buffer): Head | undefined | string {
 }
 
 /** The values of every header named `lower` (lowercase), in order. */
-function valuesOf(head: Pick<Head, 'headers' | 'names'>, lower: string): string[] {
+export function valuesOf(head: Pick<Head, 'headers' | 'names'>, lower: string): string[] {
   const values: string[] = []
   for (let i = 0; i < head.names.length; i++) if (head.names[i] === lower) values.push(head.headers[i]![1])
   return values

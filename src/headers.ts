@@ -1,5 +1,6 @@
 // Header hygiene for requests built afresh for dockerd and responses relayed back.
 import type { IncomingHttpHeaders } from 'node:http'
+import { valuesOf, type Head } from './framing.ts'
 
 // Hop-by-hop headers belong to one connection and are never relayed (RFC 9110 7.6.1).
 // `upgrade` and `connection` are re-created by the hijack path where dockerd needs them.
@@ -36,17 +37,13 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, keepFraming 
   return out
 }
 
-/** A response head as framing.ts reads it: `names` are `headers`' names, lowercased. */
-interface ResponseHead {
-  version: '1.0' | '1.1'
-  headers: readonly (readonly [string, string])[]
-  names: readonly string[]
-}
+/** A response head as framing.ts reads it. */
+type ResponseHead = Pick<Head, 'version' | 'headers' | 'names'>
 
 /** The tokens of every Connection header of `head`. */
 function connectionOf(head: ResponseHead): ReadonlySet<string> {
-  if (!head.names.includes('connection')) return NONE
-  return connectionTokens(head.headers.filter((_, i) => head.names[i] === 'connection').map(([, value]) => value))
+  const values = valuesOf(head, 'connection')
+  return values.length === 0 ? NONE : connectionTokens(values)
 }
 
 /**

@@ -272,7 +272,7 @@ class Connection {
       this.refuse(505, 'HPE_INVALID_VERSION', `HTTP Version Not Supported: HTTP/${major}.${minor}`)
       return 0
     }
-    const req = new Incoming(methods[method] ?? '', target, major === 1 && minor === 0 ? '1.0' : '1.1', raw, this.socket, this.resumeReading)
+    const req = new Incoming(methods[method] ?? '', target, minor === 0 ? '1.0' : '1.1', raw, this.socket, this.resumeReading)
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       this.refuse(400, 'HPE_MISSING_HOST', 'Bad Request: an HTTP/1.1 request needs a Host header')
       return 0
