@@ -77,7 +77,7 @@ export function createMetrics(ctx: Context, ask: typeof askDockerd): Metrics {
   })
   new Gauge({
     name: 'dockmoat_open_streams',
-    help: 'Streams open now (events, logs -f, attach, exec, builds).',
+    help: 'Streams open now (events, logs -f, stats, wait, attach, exec), which shutdown ends at once.',
     registers,
     collect() { this.set(ctx.streams.size) },
   })

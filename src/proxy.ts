@@ -4,6 +4,7 @@ import type { TlsOptions, TLSSocket } from 'node:tls'
 import type { Pool } from 'undici'
 import type { Logger } from 'pino'
 import { appendMembers, decideBody, decideRequest, decideResolved, isHijackRoute, type Decision } from './policy.ts'
+import { isEndless } from './routes.ts'
 import { resolveHostPaths } from './bind-view.ts'
 import type { Config } from './settings.ts'
 import { Clients, type Client } from './clients.ts'
@@ -285,7 +286,9 @@ function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & 
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
-  const stream: Stream | undefined = decision.route.stream ? { destroy: () => reply.destroy() } : undefined
+  const question = decision.forward.indexOf('?')
+  const endless = isEndless(decision.route, question === -1 ? '' : decision.forward.slice(question + 1))
+  const stream: Stream | undefined = endless ? { destroy: () => reply.destroy() } : undefined
   if (stream !== undefined) ctx.streams.add(stream)
   const abort = relay(ctx.relayPool, {
     method: req.method,

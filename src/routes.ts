@@ -9,10 +9,16 @@
 //              as declared in settings.ts;
 //   write      needs POST=1 although the method is GET (attach/ws writes to stdin);
 //   hijack     dockerd may take over the connection (101 UPGRADED);
-//   stream     the response may last indefinitely (ended at once on shutdown).
+//   stream     the answer may last indefinitely: shutdown ends it at once, where a finite
+//              answer (a pull, a build, an archive) gets SHUTDOWN_GRACE_MS to finish;
+//   follow-stream  a stream when the query's `follow` is true (logs -f; dockerd's
+//              httputils.BoolValue);
+//   stats-stream   a stream unless the query's `stream` is false (stats --no-stream asks
+//              one sample; httputils.BoolValueOrDefault(r, "stream", true)).
 // Section NEVER: dockmoat refuses these whatever the configuration.
 
 import { TOGGLES, type ActionGrant, type ExtraGrant, type Section } from './settings.ts'
+import { queryFlag } from './query.ts'
 
 type Row = [method: string, template: string, section: Section | 'NEVER', words?: string]
 
@@ -26,15 +32,15 @@ const ROWS: readonly Row[] = [
   // container router
   ['HEAD', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE'],
   ['GET', '/containers/json', 'CONTAINERS'],
-  ['GET', '/containers/{name:.*}/export', 'CONTAINERS', 'ALLOW_EXPORT stream'],
+  ['GET', '/containers/{name:.*}/export', 'CONTAINERS', 'ALLOW_EXPORT'],
   ['GET', '/containers/{name:.*}/changes', 'CONTAINERS', 'ALLOW_CHANGES'],
   ['GET', '/containers/{name:.*}/json', 'CONTAINERS'],
   ['GET', '/containers/{name:.*}/top', 'CONTAINERS', 'ALLOW_TOP'],
-  ['GET', '/containers/{name:.*}/logs', 'CONTAINERS', 'ALLOW_LOGS stream'],
-  ['GET', '/containers/{name:.*}/stats', 'CONTAINERS', 'stream'],
+  ['GET', '/containers/{name:.*}/logs', 'CONTAINERS', 'ALLOW_LOGS follow-stream'],
+  ['GET', '/containers/{name:.*}/stats', 'CONTAINERS', 'stats-stream'],
   ['GET', '/containers/{name:.*}/attach/ws', 'CONTAINERS', 'write hijack stream'],
   ['GET', '/exec/{id:.*}/json', 'EXEC'],
-  ['GET', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE stream'],
+  ['GET', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE'],
   ['POST', '/containers/create', 'CONTAINERS'],
   ['POST', '/containers/{name:.*}/kill', 'CONTAINERS', 'ALLOW_RESTARTS'],
   ['POST', '/containers/{name:.*}/pause', 'CONTAINERS', 'ALLOW_PAUSE'],
@@ -46,7 +52,7 @@ const ROWS: readonly Row[] = [
   ['POST', '/containers/{name:.*}/resize', 'CONTAINERS'],
   ['POST', '/containers/{name:.*}/attach', 'CONTAINERS', 'hijack stream'],
   // Engines up to 24.x; with API < 1.24 it copies files out of the container
-  ['POST', '/containers/{name:.*}/copy', 'CONTAINERS', 'ALLOW_ARCHIVE stream'],
+  ['POST', '/containers/{name:.*}/copy', 'CONTAINERS', 'ALLOW_ARCHIVE'],
   ['POST', '/containers/{name:.*}/exec', 'EXEC'],
   ['POST', '/exec/{name:.*}/start', 'EXEC', 'hijack stream'],
   ['POST', '/exec/{name:.*}/resize', 'EXEC'],
@@ -54,20 +60,20 @@ const ROWS: readonly Row[] = [
   ['POST', '/containers/{name:.*}/update', 'CONTAINERS'],
   ['POST', '/containers/prune', 'CONTAINERS'],
   ['POST', '/commit', 'COMMIT'],
-  ['PUT', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE stream'],
+  ['PUT', '/containers/{name:.*}/archive', 'CONTAINERS', 'ALLOW_ARCHIVE'],
   ['DELETE', '/containers/{name:.*}', 'CONTAINERS'],
 
   // image router
   ['GET', '/images/json', 'IMAGES'],
   ['GET', '/images/search', 'IMAGES'],
-  ['GET', '/images/get', 'IMAGES', 'stream'],
-  ['GET', '/images/{name:.*}/get', 'IMAGES', 'stream'],
+  ['GET', '/images/get', 'IMAGES'],
+  ['GET', '/images/{name:.*}/get', 'IMAGES'],
   ['GET', '/images/{name:.*}/history', 'IMAGES'],
   ['GET', '/images/{name:.*}/json', 'IMAGES'],
   ['GET', '/images/{name:.*}/attestations', 'IMAGES'], // API 1.55+
-  ['POST', '/images/load', 'IMAGES', 'stream'],
-  ['POST', '/images/create', 'IMAGES', 'stream'],
-  ['POST', '/images/{name:.*}/push', 'IMAGES', 'stream'],
+  ['POST', '/images/load', 'IMAGES'],
+  ['POST', '/images/create', 'IMAGES'],
+  ['POST', '/images/{name:.*}/push', 'IMAGES'],
   ['POST', '/images/{name:.*}/tag', 'IMAGES'],
   ['POST', '/images/prune', 'IMAGES'],
   ['DELETE', '/images/{name:.*}', 'IMAGES'],
@@ -91,7 +97,7 @@ const ROWS: readonly Row[] = [
   ['DELETE', '/volumes/{name:.*}', 'VOLUMES'],
 
   // build, session and gRPC routers
-  ['POST', '/build', 'BUILD', 'stream'],
+  ['POST', '/build', 'BUILD'],
   ['POST', '/build/prune', 'BUILD'],
   ['POST', '/build/cancel', 'BUILD'],
   ['POST', '/session', 'SESSION', 'hijack stream'],
@@ -110,14 +116,14 @@ const ROWS: readonly Row[] = [
   ['POST', '/services/create', 'SERVICES'],
   ['POST', '/services/{id}/update', 'SERVICES'],
   ['DELETE', '/services/{id}', 'SERVICES'],
-  ['GET', '/services/{id}/logs', 'SERVICES', 'ALLOW_LOGS stream'],
+  ['GET', '/services/{id}/logs', 'SERVICES', 'ALLOW_LOGS follow-stream'],
   ['GET', '/nodes', 'NODES'],
   ['GET', '/nodes/{id}', 'NODES'],
   ['DELETE', '/nodes/{id}', 'NODES'],
   ['POST', '/nodes/{id}/update', 'NODES'],
   ['GET', '/tasks', 'TASKS'],
   ['GET', '/tasks/{id}', 'TASKS'],
-  ['GET', '/tasks/{id}/logs', 'TASKS', 'ALLOW_LOGS stream'],
+  ['GET', '/tasks/{id}/logs', 'TASKS', 'ALLOW_LOGS follow-stream'],
   ['GET', '/secrets', 'SECRETS'],
   ['POST', '/secrets/create', 'SECRETS'],
   ['DELETE', '/secrets/{id}', 'SECRETS'],
@@ -136,9 +142,9 @@ const ROWS: readonly Row[] = [
   ['DELETE', '/plugins/{name:.*}', 'PLUGINS'],
   ['POST', '/plugins/{name:.*}/enable', 'PLUGINS'],
   ['POST', '/plugins/{name:.*}/disable', 'PLUGINS'],
-  ['POST', '/plugins/pull', 'PLUGINS', 'stream'],
-  ['POST', '/plugins/{name:.*}/push', 'PLUGINS', 'stream'],
-  ['POST', '/plugins/{name:.*}/upgrade', 'PLUGINS', 'stream'],
+  ['POST', '/plugins/pull', 'PLUGINS'],
+  ['POST', '/plugins/{name:.*}/push', 'PLUGINS'],
+  ['POST', '/plugins/{name:.*}/upgrade', 'PLUGINS'],
   ['POST', '/plugins/{name:.*}/set', 'PLUGINS'],
   ['POST', '/plugins/create', 'PLUGINS'],
 
@@ -178,16 +184,19 @@ export interface Route {
   /** Needs POST=1: every method but GET and HEAD, and GETs that write. */
   write: boolean
   hijack: boolean
-  stream: boolean
+  /** Whether the answer may last indefinitely: always, never, or as the query says (see `isEndless`). */
+  stream: boolean | 'follow' | 'stats'
   pattern: RegExp
 }
+
+const STREAM_WORDS = { stream: true, 'follow-stream': 'follow', 'stats-stream': 'stats' } as const
 
 const KIND_OF = new Map(TOGGLES.map((t) => [t.name as string, t.kind]))
 
 function compile([method, template, section, words = '']: Row): Route {
   const list = words.split(' ').filter(Boolean)
   for (const word of list) {
-    if (!['write', 'hijack', 'stream'].includes(word) && !['extra', 'action'].includes(KIND_OF.get(word) ?? '')) {
+    if (!['write', 'hijack', ...Object.keys(STREAM_WORDS)].includes(word) && !['extra', 'action'].includes(KIND_OF.get(word) ?? '')) {
       throw new Error(`route table: unknown word ${word} on ${method} ${template}`)
     }
   }
@@ -200,7 +209,7 @@ function compile([method, template, section, words = '']: Row): Route {
     actions: list.filter((w) => KIND_OF.get(w) === 'action') as ActionGrant[],
     write: list.includes('write') || (method !== 'GET' && method !== 'HEAD'),
     hijack: list.includes('hijack'),
-    stream: list.includes('stream'),
+    stream: list.map((word) => STREAM_WORDS[word as keyof typeof STREAM_WORDS]).find((kind) => kind !== undefined) ?? false,
     pattern: templateToRegExp(template),
   }
 }
@@ -224,6 +233,13 @@ function templateToRegExp(template: string): RegExp {
     }
   }
   return new RegExp('^(/v[0-9.]+)?' + source + '$')
+}
+
+/** Whether this call's answer may last indefinitely, as dockerd reads its query. */
+export function isEndless(route: Route, query: string): boolean {
+  if (route.stream === 'follow') return queryFlag(query, 'follow', false)
+  if (route.stream === 'stats') return queryFlag(query, 'stream', true)
+  return route.stream
 }
 
 /** The version prefix (or '') and the variables' values of a path `route` matches. */

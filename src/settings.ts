@@ -108,7 +108,7 @@ export const SETTINGS: readonly ValueSpec[] = [
   { name: 'LISTEN_SOCKET_MODE', default: '660', help: 'File mode (octal) of `LISTEN_SOCKET`.' },
   { name: 'METRICS_LISTEN', default: '(off)', help: 'Serve Prometheus metrics at `http://<address>:<port>/metrics` on a listener of their own (never the proxy\'s), such as `127.0.0.1:9375` or `[::]:9375`.' },
   { name: 'LOG_LEVEL', default: 'info', help: 'One of ' + Object.keys(LOG_LEVELS).join(', ') + ' (syslog names as in Tecnativa, or pino\'s).' },
-  { name: 'SHUTDOWN_GRACE_MS', default: '1500', help: 'On SIGTERM/SIGINT, how long ordinary requests may finish; streams end at once.' },
+  { name: 'SHUTDOWN_GRACE_MS', default: '1500', help: 'On SIGTERM/SIGINT, how long requests in flight (a pull, a build, `docker cp`) may finish; streams (`/events`, `logs -f`, `stats`, attach, exec) end at once.' },
 ]
 
 export type Listen =

@@ -12,7 +12,7 @@ import type { Owner } from '../settings.ts'
 import { decodeBody } from '../guard/inspect.ts'
 import { ContainerCreateWrapper, NetworkConnect, VolumeCreate } from '../guard/schemas.ts'
 import { object, objects, strings, text, type GoObject, type GoValue } from '../guard/go-decode.ts'
-import { isFormContentType, queryPairs, queryValues, setQuery } from '../query.ts'
+import { isFormContentType, queryFlag, queryPairs, queryValues, setQuery } from '../query.ts'
 import { imageNamesWritten, notFound, ownerFilters, ownerRule, ownerTerm, type ObjectKind } from './rules.ts'
 
 export type Owned =
@@ -42,8 +42,8 @@ export async function own(ctx: Context, owner: Owner, req: Request, decision: De
   // have taken a name since. dockerd builds untagged, and dockmoat tags when it is done.
   if (route.display === 'POST /build' && written.names.length > 0) {
     const untagged = queryPairs(query).filter((pair) => pair.key !== 't').map((pair) => pair.raw).join('&')
-    // httputils.BoolValue(r, "q"): with it dockerd writes nothing but the image ID.
-    const quiet = !['', '0', 'no', 'false', 'none'].includes((queryValues(query, 'q')[0] ?? '').trim().toLowerCase())
+    // With `q` dockerd writes nothing but the image ID.
+    const quiet = queryFlag(query, 'q', false)
     return { ok: true, forward: `${path}?${untagged}`, lines: tagWhenBuilt(ctx, owner, written.names, quiet, refused) }
   }
   if (rule === undefined) return pass

@@ -2,8 +2,8 @@
 // upstream loss and recovery, shutdown with open streams, idle streams, configuration
 // errors, `check`, `healthcheck`, the unix socket listener and refusals on the wire.
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -201,6 +201,60 @@ t.test('(b) a request that outlives the grace period is ended and the proxy stil
   t.equal(await stopping, 'ECONNRESET', 'the client of the unfinished request saw its connection end')
   t.ok(proxy.logs().some((l) => l.msg === 'shutting down' && l.open === 1), 'the shutdown log counted the open request')
   t.equal(proxy.logs().find(stopLogged)?.complete, false, 'the unfinished request was logged as incomplete')
+})
+
+/** A PUT whose body goes out in two parts: the second only when `rest` resolves. Settles to the status or the error's code. */
+function putInParts(where: { port: number }, path: string, body: Buffer, rest: Promise<void>): Promise<number | string | undefined> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: where.port, method: 'PUT', path, agent: false, headers: { 'content-type': 'application/x-tar', 'content-length': body.length } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+      res.on('error', (error: NodeJS.ErrnoException) => resolve(error.code))
+    })
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code))
+    const half = Math.floor(body.length / 2)
+    req.write(body.subarray(0, half))
+    void rest.then(() => req.end(body.subarray(half)))
+  })
+}
+
+t.test('(b) a finite answer on a streaming route gets the grace period; a stream ends at once', { timeout: 120_000 }, async (t) => {
+  const name = uniqueName('life-finite')
+  t.teardown(() => cleanup('container', [name]))
+  const run = await docker(['run', '-d', '--name', name, image, 'sleep', '300'])
+  t.equal(run.code, 0, `container started directly ${run.stderr}`)
+  const proxy = await startProxy({ CONTAINERS: '1', POST: '1', ALLOW_ARCHIVE: '1', SHUTDOWN_GRACE_MS: '8000' })
+  t.teardown(() => proxy.stop('SIGKILL'))
+  const dir = mkdtempSync(join(tmpdir(), 'dockmoat-finite-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'landed.txt'), 'x'.repeat(200_000))
+  const tar = execFileSync('tar', ['-cf', '-', '-C', dir, 'landed.txt'])
+
+  // `docker stats` streams; `docker stats --no-stream` is one answer, which dockerd gives
+  // after two samples (~1 s); a `docker cp` upload's second half is sent after the SIGTERM.
+  const live = await openStream(proxy, `/v1.41/containers/${name}/stats`)
+  t.teardown(() => live.destroy())
+  const oneSample = request(proxy, 'GET', `/v1.41/containers/${name}/stats?stream=false`).then((answer) => answer, (error: NodeJS.ErrnoException) => error.code)
+  let sendRest = (): void => {}
+  const upload = putInParts(proxy, `/v1.41/containers/${name}/archive?path=%2Ftmp`, tar, new Promise((resolve) => { sendRest = resolve }))
+  await sleep(300)
+
+  const exited = proxy.stop('SIGTERM')
+  await until('the proxy to begin its shutdown', () => (proxy.logs().some((l) => l.msg === 'shutting down') ? true : undefined))
+  await until('the streaming stats to end', () => (live.isClosed() ? true : undefined), 1000)
+  t.pass('the streaming stats ended at once')
+  sendRest()
+
+  const answer = await oneSample
+  t.equal(typeof answer === 'object' && answer.status, 200, 'stats --no-stream, in flight at SIGTERM, got its answer')
+  t.equal(typeof answer === 'object' && (JSON.parse(answer.body) as { name?: string }).name, `/${name}`, 'the whole sample of that container')
+  t.equal(await upload, 200, 'the upload, half sent at SIGTERM, got its 200')
+  const landed = await docker(['exec', name, 'sh', '-c', 'wc -c < /tmp/landed.txt'])
+  t.equal(landed.stdout.trim(), '200000', 'and dockerd wrote the whole file into the container')
+  const stopped = await exited
+  t.equal(stopped.code, 0, 'the proxy then exited with code 0')
+  t.ok(stopped.ms < 8000, `before the grace period ran out (took ${stopped.ms} ms)`)
+  t.ok(proxy.logs().some((l) => l.msg === 'shutting down' && l.open === 3), 'all three were open when the shutdown began')
 })
 
 t.test('(c) a long-idle /events stream is not cut', { timeout: 120_000 }, async (t) => {
