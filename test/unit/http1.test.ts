@@ -75,6 +75,8 @@ const cases: [string, string][] = [
   ['an unknown method', `BREW / HTTP/1.1\r\n${H}\r\n`],
   ['headers over 16 KiB', `GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`],
   ['60 headers', `GET / HTTP/1.1\r\n${H}${Array.from({ length: 60 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`],
+  // Every method llhttp reads, QUERY (numbered after RTSP's methods) included.
+  ...http.METHODS.filter((method) => method !== 'CONNECT' && method !== 'HEAD').map((method): [string, string] => [`method ${method}`, `${method} /x HTTP/1.1\r\n${H}\r\n`]),
 ]
 
 for (const [name, bytes] of cases) {
