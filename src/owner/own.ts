@@ -280,16 +280,26 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
   const rewritten: GoObject = {}
   // A missing container in a create body is a 400 in dockerd's words for that field; a
   // foreign one gets the same answer.
+  // dockerd's GetContainer: a full ID, a name, an ID prefix; a leading `/` makes it a name
+  // (or a link alias, `/parent/alias`) and nothing else.
   const asContainer = async (ref: string, missing = (r: string): string => `No such container: ${r}`): Promise<string | Owned> => {
-    const found = await resolve(ctx, owner, 'container', ref)
-    return found.ok ? found.id! : found.status === 404 ? { ok: false, status: 400, message: missing(ref) } : found
+    const asName = ref.startsWith('/')
+    const found = await resolve(ctx, owner, 'container', asName ? ref.slice(1) : ref)
+    const byIdOnly = found.ok && asName && found.id!.startsWith(ref.slice(1)) && text(found.answer?.json.Name) !== ref
+    if (found.ok && !byIdOnly) return found.id!
+    return found.ok || found.status === 404 ? { ok: false, status: 400, message: missing(ref) } : found
   }
   const volumesFrom: string[] = []
   for (const entry of strings(hc.VolumesFrom)) {
-    const [ref = '', mode] = entry.split(':')
-    const id = await asContainer(ref)
+    // ParseVolumesFrom: `container[:mode]`, split once; an empty one is dockerd's to refuse.
+    const colon = entry.indexOf(':')
+    if (entry === '' || colon === 0) {
+      volumesFrom.push(entry)
+      continue
+    }
+    const id = await asContainer(colon === -1 ? entry : entry.slice(0, colon))
     if (typeof id !== 'string') return id
-    volumesFrom.push(mode === undefined ? id : `${id}:${mode}`)
+    volumesFrom.push(colon === -1 ? id : `${id}${entry.slice(colon)}`)
   }
   if (volumesFrom.length > 0) rewritten.VolumesFrom = volumesFrom
   for (const field of ['NetworkMode', 'PidMode', 'IpcMode']) {
@@ -301,10 +311,18 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
   }
   const links: string[] = []
   for (const link of strings(hc.Links)) {
-    const [ref = '', alias] = link.split(':')
-    const id = await asContainer(ref.replace(/^\//, ''), (r) => `could not get container for ${r}: No such container: ${r}`)
+    // ParseLink: `name[:alias]`; inspect's `/name:/parent/alias` form drops the name's `/`
+    // and keeps the alias's last element. What it refuses is dockerd's to refuse.
+    const parts = link.split(':')
+    if (link === '' || parts.length > 2) {
+      links.push(link)
+      continue
+    }
+    const [given = '', alias = given] = parts
+    const [ref, name] = given.startsWith('/') && parts.length === 2 ? [given.slice(1), alias.slice(alias.lastIndexOf('/') + 1)] : [given, alias]
+    const id = await asContainer(ref, (r) => `could not get container for ${r}: No such container: ${r}`)
     if (typeof id !== 'string') return id
-    links.push(alias === undefined ? id : `${id}:${alias}`)
+    links.push(`${id}:${name}`)
   }
   if (links.length > 0) rewritten.Links = links
 

@@ -439,6 +439,52 @@ t.test('create bodies that name b\'s objects are refused like missing ones; noth
   t.equal((await mustInspect(b1)).Id, b1Id, 'b1 is still b1')
 })
 
+t.test('container references in a create body read as dockerd reads them, through a and direct alike', async (t) => {
+  const a1Id = (await mustInspect(a1)).Id
+  const cases: [string, Record<string, unknown>][] = [
+    ['VolumesFrom /<a1> (a leading / is a name)', { VolumesFrom: [`/${a1}`] }],
+    ['VolumesFrom /<a2>/db (a link alias)', { VolumesFrom: [`/${a2}/db`] }],
+    ['VolumesFrom <a1>:ro,z', { VolumesFrom: [`${a1}:ro,z`] }],
+    ['VolumesFrom /<a1\'s ID prefix> (a name only, so none)', { VolumesFrom: [`/${a1Id.slice(0, 12)}`] }],
+    ['VolumesFrom <a1>:ro:junk (the mode is all after the first colon)', { VolumesFrom: [`${a1}:ro:junk`] }],
+    ['VolumesFrom "" ', { VolumesFrom: [''] }],
+    ['NetworkMode container:/<a1>', { NetworkMode: `container:/${a1}` }],
+    ['Links <a1> (the name is the alias)', { Links: [a1] }],
+    ['Links /<a1>:/x/y (inspect\'s form: the alias is y)', { Links: [`/${a1}:/x/y`] }],
+    ['Links <a1>:x:y (a bad format)', { Links: [`${a1}:x:y`] }],
+  ]
+  /** A container reference as dockerd resolves it, by asking dockerd. */
+  const idOf = async (ref: string): Promise<string> => (await mustInspect(ref.replace(/^\//, ''))).Id
+  /** What dockerd made of a HostConfig, with references resolved and the new container's name out. */
+  const effect = async (made: string): Promise<unknown> => {
+    const hc = (await api('GET', `/containers/${made}/json`)).json as { HostConfig: { VolumesFrom: string[] | null; Links: string[] | null; NetworkMode: string } }
+    const volumesFrom = await Promise.all((hc.HostConfig.VolumesFrom ?? []).map(async (entry) => {
+      const colon = entry.indexOf(':')
+      return colon === -1 ? await idOf(entry) : `${await idOf(entry.slice(0, colon))}${entry.slice(colon)}`
+    }))
+    const mode = hc.HostConfig.NetworkMode
+    return {
+      volumesFrom,
+      links: (hc.HostConfig.Links ?? []).map((link) => link.replaceAll(`/${made}/`, '/NAME/')),
+      networkMode: mode.startsWith('container:') ? `container:${await idOf(mode.slice('container:'.length))}` : mode,
+    }
+  }
+  for (const [what, hostConfig] of cases) {
+    const [mine, theirs] = [name('container', 'refs'), name('container', 'refs-direct')]
+    const body = { Image: IMAGE, Cmd: ['true'], HostConfig: hostConfig }
+    const [through, direct] = await Promise.all([
+      api('POST', `/containers/create?name=${mine}`, body, A),
+      api('POST', `/containers/create?name=${theirs}`, body),
+    ])
+    t.equal(through.status, direct.status, `${what}: HTTP ${direct.status} through a as direct`)
+    if (direct.status !== 201 || through.status !== 201) {
+      t.equal(through.text, direct.text, `${what}: dockerd's own words (${direct.text.trim()})`)
+      continue
+    }
+    t.same(await effect(mine), await effect(theirs), `${what}: dockerd made the same of it`)
+  }
+})
+
 t.test('images: unowned ones may be used, never untagged or tagged', async (t) => {
   const repo = `dockmoat-test-owner-tag-${RUN}`
   const tag = `${repo}:latest`
