@@ -21,9 +21,12 @@ export function deriveTarget(raw: string): Target {
     const question = rest.indexOf('?')
     const beforeQuery = question === -1 ? rest : rest.slice(0, question)
     if (beforeQuery.startsWith('//')) {
-      // The authority is dropped: dockmoat forwards only the path it classified, so the
-      // host needs no judging (Go accepts far more there than RFC 3986 does).
+      // The authority is dropped (dockmoat forwards only the path it classified), but one
+      // Go's url.Parse rejects gets dockerd's 400, so it is refused here as well.
       const slash = beforeQuery.indexOf('/', 2)
+      const authority = beforeQuery.slice(2, slash === -1 ? undefined : slash)
+      const problem = authorityProblem(authority)
+      if (problem !== undefined) return { ok: false, problem: `the absolute URL's authority ${JSON.stringify(authority)} is not valid: ${problem}` }
       rest = rest.slice(slash === -1 ? beforeQuery.length : slash)
     }
     if (!rest.startsWith('/')) return { ok: false, problem: 'the absolute URL has no path (dockerd would only redirect it)' }
@@ -37,6 +40,53 @@ export function deriveTarget(raw: string): Target {
     return { ok: false, problem: `the path is not in clean form (dockerd would only redirect it to ${JSON.stringify(cleanPath(path))})` }
   }
   return { ok: true, path, forward: rest }
+}
+
+/** Go's net/url parseAuthority: parseHost, then the userinfo (Go 1.19, as dockerd 20.10 is built). */
+function authorityProblem(authority: string): string | undefined {
+  const at = authority.lastIndexOf('@')
+  const problem = hostProblem(authority.slice(at + 1))
+  if (problem !== undefined || at === -1) return problem
+  // validUserinfo: ASCII letters, digits and these only (no byte above 0x7f).
+  const userinfo = authority.slice(0, at)
+  if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo)) return 'invalid userinfo'
+  return escapeProblem(userinfo, USERINFO)
+}
+
+function hostProblem(host: string): string | undefined {
+  const port = (colonPort: string): string | undefined => (/^(:[0-9]*)?$/.test(colonPort) ? undefined : `invalid port ${JSON.stringify(colonPort)} after host`)
+  if (!host.startsWith('[')) return port(host.includes(':') ? host.slice(host.lastIndexOf(':')) : '') ?? escapeProblem(host, HOST)
+  const close = host.lastIndexOf(']')
+  if (close === -1) return "missing ']' in host"
+  const zone = host.slice(0, close).indexOf('%25')
+  return port(host.slice(close + 1)) ?? (zone === -1
+    ? escapeProblem(host, HOST)
+    : escapeProblem(host.slice(0, zone), HOST) ?? escapeProblem(host.slice(zone, close), ZONE) ?? escapeProblem(host.slice(close), HOST))
+}
+
+const HOST = 'host'
+const ZONE = 'zone'
+const USERINFO = 'userinfo'
+// shouldEscape(c, encodeHost) is false for these ASCII bytes (letters and digits aside).
+const HOST_BYTES = /^[A-Za-z0-9!$&'()*+,;=:[\]<>"\-_.~]$/
+
+/** Go's url unescape: each `%` starts two hex digits; a host escapes only bytes above 0x7f (and `%25`). */
+function escapeProblem(text: string, mode: typeof HOST | typeof ZONE | typeof USERINFO): string | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (c === '%') {
+      const escape = text.slice(i, i + 3)
+      if (!/^%[0-9A-Fa-f]{2}$/.test(escape)) return `invalid URL escape ${JSON.stringify(escape)}`
+      const byte = Number.parseInt(escape.slice(1), 16)
+      if (mode === HOST && byte < 0x80 && escape !== '%25') return `invalid URL escape ${JSON.stringify(escape)}`
+      // A zone may escape only what a host may hold unescaped, and a space.
+      if (mode === ZONE && escape !== '%25' && byte !== 0x20 && (byte >= 0x80 || !HOST_BYTES.test(String.fromCharCode(byte)))) return `invalid URL escape ${JSON.stringify(escape)}`
+      i += 2
+    } else if (mode !== USERINFO && c.charCodeAt(0) < 0x80 && !HOST_BYTES.test(c)) {
+      return `invalid character ${JSON.stringify(c)} in host name`
+    }
+  }
+  return undefined
 }
 
 /** Go's url.PathUnescape: every `%` must start two hex digits; `+` stays `+`. */
