@@ -257,6 +257,30 @@ t.test('(b) a finite answer on a streaming route gets the grace period; a stream
   t.ok(proxy.logs().some((l) => l.msg === 'shutting down' && l.open === 3), 'all three were open when the shutdown began')
 })
 
+t.test('(b) SIGTERM to `npm start` reaches dockmoat, which exits: no proxy left running', { timeout: 60_000 }, async (t) => {
+  const npm = spawn('npm', ['start', '--silent'], {
+    cwd: join(import.meta.dirname, '..', '..'),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: '0', PING: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  npm.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+  npm.stderr!.on('data', (c: Buffer) => { out += c.toString() })
+  const npmExit = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)))
+  const logged = (msg: string): LogLine | undefined => out.split('\n').map((l) => { try { return JSON.parse(l) as LogLine } catch { return undefined } }).find((l) => l?.msg === msg)
+  const listening = await until('npm start to log `dockmoat listening`', () => logged('dockmoat listening'))
+  const pid = listening.pid as number
+  t.teardown(() => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } })
+  t.not(pid, npm.pid, 'dockmoat runs as its own process under npm')
+  t.equal((await request({ port: listening.port as number }, 'GET', '/_ping')).status, 200, 'and answers')
+
+  npm.kill('SIGTERM')
+  t.equal(await npmExit, 0, 'npm exits 0, as dockmoat did')
+  const gone = await until('dockmoat to exit', () => { try { process.kill(pid, 0); return undefined } catch { return true } }, 5000)
+  t.ok(gone, `dockmoat (pid ${pid}) is no longer running`)
+  t.equal(logged('shutting down')?.signal, 'SIGTERM', 'it shut down on the SIGTERM')
+})
+
 t.test('(c) a long-idle /events stream is not cut', { timeout: 120_000 }, async (t) => {
   // Peers cut idle streams (10 min in Tecnativa, 4 min in linuxserver). dockmoat's undici
   // pool has headersTimeout: 0 and bodyTimeout: 0, and its server requestTimeout: 0, so
