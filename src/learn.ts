@@ -185,9 +185,11 @@ export function renderLearned(seen: Seen, suggestions: Suggestion[]): string {
   if (seen.unlearnable.size > 0) out.push(`# Not learned, as no variable holds them as asked: ${[...seen.unlearnable].map(([what, n]) => `${what} ×${n}`).join(', ')}`)
   if (seen.clients.size > 0) {
     out.push('', '# One profile per client, for POLICY_FILE: the calls of each, learned alone.', 'profiles:')
+    // POLICY_FILE refuses a name used twice: a CN's name gives way to a profile's and to an earlier CN's.
+    const taken = new Set([...seen.clients.keys()].filter((who) => who.startsWith('profile ')).map((who) => who.slice('profile '.length)))
     for (const [who, calls] of seen.clients) {
       const [kind, name] = who.split(/ (.*)/s) as ['cn' | 'profile', string]
-      out.push(`  - name: ${kind === 'profile' ? name : profileName(name)}`)
+      out.push(`  - name: ${kind === 'profile' ? name : unique(profileName(name), taken)}`)
       // A CN with * or ? would be a glob in `match: cn`, matching others too.
       const exact = kind === 'cn' && !/[*?]/.test(name)
       out.push(exact ? `    match: { cn: ${JSON.stringify(name)} }` : `    match: TODO   # ${kind === 'cn' ? `the CN ${JSON.stringify(name)} would match as a glob: write its match by hand` : `copy the match of your profile ${name}`} (dockmoat refuses to start until you do)`)
@@ -211,6 +213,14 @@ function variableLines(suggestions: Suggestion[], indent: string, line: (name: s
 
 function unallowable(seen: Seen): string {
   return [...seen.unallowable].map(([what, n]) => `${what} ×${n}`).join(', ')
+}
+
+/** `base`, or `base-2`, `base-3`... whichever is not taken yet (and is from now on). */
+function unique(base: string, taken: Set<string>): string {
+  let name = base
+  for (let n = 2; taken.has(name); n++) name = `${base}-${n}`
+  taken.add(name)
+  return name
 }
 
 /** A CN as a profile name (letters, digits and _.-). */

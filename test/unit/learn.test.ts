@@ -212,6 +212,23 @@ t.test('learn: one profile per client when the log says who asked, ready for POL
   t.notOk(typeof bobConfig === 'object' && decide(start.method, pathOf(start)!, bobConfig.grants).allow, 'bob never started anything: his profile does not allow it')
 })
 
+t.test('learn: CNs that make the same profile name, or a profile\'s, get names of their own', async (t) => {
+  const list = byDisplay('GET /containers/json')
+  const log = [
+    called(list, 'request', { cn: 'web app' }),
+    called(list, 'request', { cn: 'web/app' }),
+    called(list, 'request', { cn: 'web-app-2' }),
+    called(list, 'request', { profile: 'web-app' }),
+  ].join('\n')
+  const text = renderLearned(readLog(log), learn(readLog(log)))
+  const block = text.slice(text.indexOf('profiles:'))
+  const names = [...block.matchAll(/^ {2}- name: (.*)$/gm)].map((m) => m[1])
+  t.same(names, ['web-app-2', 'web-app-3', 'web-app-2-2', 'web-app'], 'each name once: the profile keeps its own')
+  const policy = parsePolicy(block.slice(0, block.indexOf('  - name: web-app\n')), 'learned.yaml')
+  const chosen = ['web app', 'web/app', 'web-app-2'].map((cn) => selectProfile(policy, { listener: 'tls', address: '192.0.2.1', cn })?.name)
+  t.same(chosen, ['web-app-2', 'web-app-3', 'web-app-2-2'], 'and the CN profiles parse as a policy file, each matching its own CN')
+})
+
 t.test('learn: a value no variable holds as asked is reported, never granted', async (t) => {
   const create = byDisplay('POST /containers/create')
   const log = [
