@@ -21,6 +21,10 @@ export function queryValues(query: string, key: string): string[] {
   return values
 }
 
+// unicode.IsSpace: JavaScript's \s differs (it has U+FEFF, lacks U+0085).
+const GO_SPACE = '[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+'
+const GO_TRIM = new RegExp(`^${GO_SPACE}|${GO_SPACE}$`, 'g')
+
 /**
  * A boolean parameter as dockerd reads it: `absent` when r.Form has no such key
  * (httputils.BoolValueOrDefault), else httputils.BoolValue of the first value: false only
@@ -32,10 +36,6 @@ export function queryFlag(query: string, key: string, absent: boolean): boolean 
   if (first === undefined) return absent
   return !['', '0', 'no', 'false', 'none'].includes(Buffer.from(first, 'latin1').toString('utf8').replace(GO_TRIM, '').toLowerCase())
 }
-
-// unicode.IsSpace: JavaScript's \s differs (it has U+FEFF, lacks U+0085).
-const GO_SPACE = '[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+'
-const GO_TRIM = new RegExp(`^${GO_SPACE}|${GO_SPACE}$`, 'g')
 
 /** The query without any pair dockerd would read as one of `keys`, then `key=value` for each. */
 export function setQuery(query: string, values: Readonly<Record<string, string>>): string {

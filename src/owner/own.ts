@@ -278,10 +278,9 @@ async function containerCreate(ctx: Context, owner: Owner, body: Buffer, query: 
   if (taken !== undefined) return taken
   const hc = hostConfig ?? {}
   const rewritten: GoObject = {}
-  // A missing container in a create body is a 400 in dockerd's words for that field; a
-  // foreign one gets the same answer.
-  // dockerd's GetContainer: a full ID, a name, an ID prefix; a leading `/` makes it a name
-  // (or a link alias, `/parent/alias`) and nothing else.
+  // As dockerd's GetContainer reads a reference: a full ID, a name or an ID prefix, and with
+  // a leading `/` a name (or a link alias, `/parent/alias`) only. A missing container is a
+  // 400 in dockerd's words for that field; a foreign one gets the same answer.
   const asContainer = async (ref: string, missing = (r: string): string => `No such container: ${r}`): Promise<string | Owned> => {
     const asName = ref.startsWith('/')
     const found = await resolve(ctx, owner, 'container', asName ? ref.slice(1) : ref)
