@@ -286,9 +286,7 @@ function forward(ctx: Context, req: Request, reply: Reply, decision: Decision & 
   const started = performance.now()
   const client = clientOf(req)
   let bytes = 0
-  const question = decision.forward.indexOf('?')
-  const endless = isEndless(decision.route, question === -1 ? '' : decision.forward.slice(question + 1))
-  const stream: Stream | undefined = endless ? { destroy: () => reply.destroy() } : undefined
+  const stream: Stream | undefined = isEndless(decision.route, decision.forward) ? { destroy: () => reply.destroy() } : undefined
   if (stream !== undefined) ctx.streams.add(stream)
   const abort = relay(ctx.relayPool, {
     method: req.method,

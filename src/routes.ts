@@ -235,11 +235,12 @@ function templateToRegExp(template: string): RegExp {
   return new RegExp('^(/v[0-9.]+)?' + source + '$')
 }
 
-/** Whether this call's answer may last indefinitely, as dockerd reads its query. */
-export function isEndless(route: Route, query: string): boolean {
-  if (route.stream === 'follow') return queryFlag(query, 'follow', false)
-  if (route.stream === 'stats') return queryFlag(query, 'stream', true)
-  return route.stream
+/** Whether the answer to `target` (path and query, as forwarded) may last indefinitely, as dockerd reads the query. */
+export function isEndless(route: Route, target: string): boolean {
+  if (typeof route.stream === 'boolean') return route.stream
+  const question = target.indexOf('?')
+  const query = question === -1 ? '' : target.slice(question + 1)
+  return route.stream === 'follow' ? queryFlag(query, 'follow', false) : queryFlag(query, 'stream', true)
 }
 
 /** The version prefix (or '') and the variables' values of a path `route` matches. */

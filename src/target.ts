@@ -50,39 +50,38 @@ function authorityProblem(authority: string): string | undefined {
   // validUserinfo: ASCII letters, digits and these only (no byte above 0x7f).
   const userinfo = authority.slice(0, at)
   if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo)) return 'invalid userinfo'
-  return escapeProblem(userinfo, USERINFO)
+  return escapeProblem(userinfo, 'userinfo')
 }
 
 function hostProblem(host: string): string | undefined {
   const port = (colonPort: string): string | undefined => (/^(:[0-9]*)?$/.test(colonPort) ? undefined : `invalid port ${JSON.stringify(colonPort)} after host`)
-  if (!host.startsWith('[')) return port(host.includes(':') ? host.slice(host.lastIndexOf(':')) : '') ?? escapeProblem(host, HOST)
+  if (!host.startsWith('[')) return port(host.includes(':') ? host.slice(host.lastIndexOf(':')) : '') ?? escapeProblem(host, 'host')
   const close = host.lastIndexOf(']')
   if (close === -1) return "missing ']' in host"
+  const portProblem = port(host.slice(close + 1))
+  if (portProblem !== undefined) return portProblem
+  // An IPv6 zone (RFC 6874) starts at `%25` and is unescaped by rules of its own.
   const zone = host.slice(0, close).indexOf('%25')
-  return port(host.slice(close + 1)) ?? (zone === -1
-    ? escapeProblem(host, HOST)
-    : escapeProblem(host.slice(0, zone), HOST) ?? escapeProblem(host.slice(zone, close), ZONE) ?? escapeProblem(host.slice(close), HOST))
+  if (zone === -1) return escapeProblem(host, 'host')
+  return escapeProblem(host.slice(0, zone), 'host') ?? escapeProblem(host.slice(zone, close), 'zone') ?? escapeProblem(host.slice(close), 'host')
 }
 
-const HOST = 'host'
-const ZONE = 'zone'
-const USERINFO = 'userinfo'
 // shouldEscape(c, encodeHost) is false for these ASCII bytes (letters and digits aside).
 const HOST_BYTES = /^[A-Za-z0-9!$&'()*+,;=:[\]<>"\-_.~]$/
 
 /** Go's url unescape: each `%` starts two hex digits; a host escapes only bytes above 0x7f (and `%25`). */
-function escapeProblem(text: string, mode: typeof HOST | typeof ZONE | typeof USERINFO): string | undefined {
+function escapeProblem(text: string, mode: 'host' | 'zone' | 'userinfo'): string | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!
     if (c === '%') {
       const escape = text.slice(i, i + 3)
       if (!/^%[0-9A-Fa-f]{2}$/.test(escape)) return `invalid URL escape ${JSON.stringify(escape)}`
       const byte = Number.parseInt(escape.slice(1), 16)
-      if (mode === HOST && byte < 0x80 && escape !== '%25') return `invalid URL escape ${JSON.stringify(escape)}`
+      if (mode === 'host' && byte < 0x80 && escape !== '%25') return `invalid URL escape ${JSON.stringify(escape)}`
       // A zone may escape only what a host may hold unescaped, and a space.
-      if (mode === ZONE && escape !== '%25' && byte !== 0x20 && (byte >= 0x80 || !HOST_BYTES.test(String.fromCharCode(byte)))) return `invalid URL escape ${JSON.stringify(escape)}`
+      if (mode === 'zone' && escape !== '%25' && byte !== 0x20 && (byte >= 0x80 || !HOST_BYTES.test(String.fromCharCode(byte)))) return `invalid URL escape ${JSON.stringify(escape)}`
       i += 2
-    } else if (mode !== USERINFO && c.charCodeAt(0) < 0x80 && !HOST_BYTES.test(c)) {
+    } else if (mode !== 'userinfo' && c.charCodeAt(0) < 0x80 && !HOST_BYTES.test(c)) {
       return `invalid character ${JSON.stringify(c)} in host name`
     }
   }
