@@ -12,6 +12,7 @@ import { ask, type UpstreamSockets } from './relay.ts'
 import type { GoObject } from './guard/go-decode.ts'
 import { peerOf } from './identity.ts'
 import { jsonBody, reasonOf, type Request } from './http1.ts'
+import { logRequest } from './log.ts'
 
 /** A long-lived exchange (events, logs -f, attach, exec): ended at once on shutdown. */
 export interface Stream {
@@ -133,5 +134,5 @@ export function logExchange(ctx: Context, req: Request, decision: Decision, fiel
   // `variables`: what would allow it; none when no variable can (for `dockmoat learn`).
   if (!decision.allow) ctx.log.warn({ ...line, reason: decision.reason, variables: decision.variables ?? [] }, 'refused')
   else if (decision.wouldRefuse !== undefined) ctx.log.warn({ ...line, wouldRefuse: decision.wouldRefuse.reason }, 'would be refused')
-  else ctx.log.info(line, 'request')
+  else logRequest(ctx.log, line)
 }
